@@ -1,0 +1,179 @@
+/*
+ * Memory: the fault-injection hook fails exactly the requested call, the live
+ * allocation count tracks frees, the arena respects alignment and its limit, and the
+ * pool hands out every object once and nothing more.
+ */
+#include "test.h"
+
+#include "base/assert.h"
+#include "base/mem.h"
+
+#include <stdlib.h>
+
+static void test_fail_at_nth_call(void)
+{
+    mem_fail_at(3, 0);
+    void *a = mem_alloc(8), *b = mem_alloc(8), *c = mem_alloc(8), *d = mem_alloc(8);
+    int ok = a && b && !c && d;
+    mem_free(a);
+    mem_free(b);
+    mem_free(d);
+    CHECK(ok);
+}
+
+static void test_fail_sticky_and_off(void)
+{
+    mem_fail_at(2, 1);
+    void *a = mem_alloc(1), *b = mem_calloc(1, 1), *c = mem_alloc(1);
+    mem_fail_at(0, 0);
+    void *d = mem_alloc(1);
+    int ok = a && !b && !c && d;
+    mem_free(a);
+    mem_free(d);
+    CHECK(ok);
+}
+
+static void test_realloc_failure_keeps_block(void)
+{
+    char *p = mem_alloc(4);
+    CHECK(p != NULL);
+    memcpy(p, "abc", 4);
+    mem_fail_at(1, 0);
+    char *q = mem_realloc(p, 1 << 20);
+    int ok = q == NULL && strcmp(p, "abc") == 0;
+    q = mem_realloc(p, 64);
+    ok = ok && q != NULL && strcmp(q, "abc") == 0;
+    mem_free(q ? q : p);
+    CHECK(ok);
+}
+
+static void test_outstanding_counts(void)
+{
+    int64_t before = mem_outstanding();
+    void *a = mem_alloc(0), *b = mem_calloc(0, 8);
+    CHECK(a && b);
+    CHECK_EQ(mem_outstanding() - before, 2);
+    mem_free(a);
+    mem_free(b);
+    mem_free(NULL);
+    CHECK_EQ(mem_outstanding(), before);
+}
+
+static void test_arena_alignment_and_limit(void)
+{
+    struct arena a;
+    arena_init(&a, 256, 1000);
+    for (size_t align = 1; align <= 64; align *= 2) {
+        uint8_t *p = arena_alloc(&a, 3, align);
+        CHECK(p != NULL);
+        CHECK(((uintptr_t)p & (align - 1)) == 0);
+        memset(p, 0xab, 3);
+    }
+    void *big = arena_alloc(&a, 600, 8); /* larger than a chunk: a chunk of its own */
+    CHECK(big != NULL);
+    memset(big, 1, 600);
+    CHECK(arena_alloc(&a, 400, 1) == NULL); /* would pass the 1000-byte limit */
+    CHECK(arena_alloc(&a, 8, 8) != NULL);   /* small ones still fit */
+    arena_reset(&a);
+    CHECK_EQ(a.used_bytes, 0);
+    CHECK(arena_alloc(&a, 900, 1) != NULL);
+    arena_release(&a);
+}
+
+static void test_arena_small_after_big_reuses_head(void)
+{
+    struct arena a;
+    arena_init(&a, 128, 1 << 20);
+    uint8_t *p1 = arena_alloc(&a, 8, 1);
+    CHECK(arena_alloc(&a, 4096, 1) != NULL);
+    uint8_t *p2 = arena_alloc(&a, 8, 1);
+    int same_chunk = p2 == p1 + 8;
+    arena_release(&a);
+    CHECK(same_chunk);
+}
+
+static void test_arena_nomem(void)
+{
+    struct arena a;
+    arena_init(&a, 64, 1 << 20);
+    mem_fail_at(1, 0);
+    CHECK(arena_alloc(&a, 8, 8) == NULL);
+    CHECK(arena_alloc(&a, 8, 8) != NULL);
+    arena_release(&a);
+}
+
+static void test_pool_get_put(void)
+{
+    struct pool p;
+    CHECK_OK(pool_init(&p, 24, 4));
+    void *objs[4];
+    for (int i = 0; i < 4; i++) {
+        objs[i] = pool_get(&p);
+        CHECK(objs[i] != NULL);
+        memset(objs[i], i, 24);
+        for (int j = 0; j < i; j++)
+            CHECK(objs[i] != objs[j]);
+    }
+    CHECK(pool_get(&p) == NULL);
+    CHECK_EQ(p.in_use, 4);
+    pool_put(&p, objs[2]);
+    CHECK(pool_get(&p) == objs[2]);
+    for (int i = 0; i < 4; i++)
+        pool_put(&p, objs[i]);
+    pool_release(&p);
+}
+
+static void test_pool_errors(void)
+{
+    struct pool p;
+    CHECK_ERR(pool_init(&p, 0, 4), ASPEN_E_INVALID);
+    CHECK_ERR(pool_init(&p, 8, 0), ASPEN_E_INVALID);
+    CHECK_ERR(pool_init(&p, SIZE_MAX / 2, 4), ASPEN_E_OVERFLOW);
+    mem_fail_at(1, 0);
+    CHECK_ERR(pool_init(&p, 8, 4), ASPEN_E_NOMEM);
+}
+
+/* One object is checked out (so only the range check can object) and the pointer is
+ * suitably aligned, just one past the slab's end. */
+static void put_one_past_end(void *arg)
+{
+    struct pool *p = arg;
+    pool_put(p, p->slab + (size_t)p->capacity * p->obj_size);
+}
+
+static void put_misaligned(void *arg)
+{
+    struct pool *p = arg;
+    pool_put(p, p->slab + 1);
+}
+
+static void test_pool_rejects_foreign_pointer(void)
+{
+    struct pool p;
+    CHECK_OK(pool_init(&p, 8, 2));
+    void *obj = pool_get(&p);
+    int died_end = test_dies(put_one_past_end, &p);
+    int died_misaligned = test_dies(put_misaligned, &p);
+    pool_put(&p, obj);
+    pool_release(&p);
+    CHECK(died_end);
+    CHECK(died_misaligned);
+}
+
+static const struct test_case tests[] = {
+    TEST(test_fail_at_nth_call),
+    TEST(test_fail_sticky_and_off),
+    TEST(test_realloc_failure_keeps_block),
+    TEST(test_outstanding_counts),
+    TEST(test_arena_alignment_and_limit),
+    TEST(test_arena_small_after_big_reuses_head),
+    TEST(test_arena_nomem),
+    TEST(test_pool_get_put),
+    TEST(test_pool_errors),
+    TEST(test_pool_rejects_foreign_pointer),
+};
+
+int main(int argc, char **argv)
+{
+    return TEST_MAIN("mem", tests);
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# bench.sh BUILD_DIR — what `make bench` runs. For now: the base micro-benchmarks, with
+# the machine they ran on. The etcd side-by-side matrix (issue 7) is added here.
+set -euo pipefail
+build=${1:-build}
+shift || true
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+echo "commit:  $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+echo
+echo "== BLAKE3 (official C implementation, SIMD dispatch)"
+"$build/bench/bench_blake3" "$@"

@@ -198,9 +198,15 @@
  * Encodings
  * ------------------------------------------------------------------------------------- */
 
-/* Nesting depth of FDB tuples: deep enough for any real key schema, shallow enough that
- * the recursive decoder's stack use is trivially bounded. */
+/* Deepest nesting of FDB tuples inside tuples that pack and unpack accept (a top-level
+ * tuple is depth 0). Encoding, decoding and comparison recurse once per level, so this
+ * bound keeps hostile input from exhausting the stack; 16 is far more than any key
+ * schema needs. */
 #define ASPEN_TUPLE_MAX_DEPTH 16
+
+/* Longest subspace prefix: FoundationDB's own key size limit. A prefix must leave room in
+ * a key for the tuple that follows it (checked below against ASPEN_MAX_KEY_BYTES). */
+#define ASPEN_SUBSPACE_MAX_PREFIX_BYTES 10000
 
 /* Logging: one log line is cut at this length so a huge value cannot flood stderr. */
 #define ASPEN_LOG_LINE_MAX_BYTES 4096
@@ -246,6 +252,8 @@ _Static_assert(ASPEN_STORAGE_MAX_BATCH_BYTES >= ASPEN_RAFT_MAX_BYTES_PER_MSG,
 _Static_assert(ASPEN_STORAGE_MAP_INITIAL_BYTES <= ASPEN_STORAGE_MAP_MAX_BYTES, "map bounds");
 _Static_assert(ASPEN_MAX_SNAPSHOT_BYTES <= ASPEN_STORAGE_MAP_MAX_BYTES,
                "a snapshot must fit the store that installs it");
+_Static_assert(ASPEN_SUBSPACE_MAX_PREFIX_BYTES < ASPEN_MAX_KEY_BYTES,
+               "a subspace prefix must leave room for the tuple in a key");
 _Static_assert(ASPEN_PEER_BACKOFF_MIN_MS < ASPEN_PEER_BACKOFF_MAX_MS, "backoff range");
 _Static_assert(ASPEN_LEASE_READ_MAX_DRIFT_MS < ASPEN_RAFT_FAST_ELECTION_MIN_MS,
                "lease reads are unsafe if drift can exceed an election timeout");

@@ -12,8 +12,9 @@
 #ifndef ASPEN_ERROR_H
 #define ASPEN_ERROR_H
 
-/* Linux errno values stay below 4096 (the kernel's MAX_ERRNO); our band starts well
- * above that so the two ranges can never overlap. */
+/* Linux errno values are below 4096 (the kernel's MAX_ERRNO is 4095); our band starts
+ * well beyond that so the two ranges can never overlap. */
+#define ASPEN_ERRNO_LIMIT    4096
 #define ASPEN_ERR_BAND_START (-10000)
 
 /* X(NAME, message). Append only: the numeric values are part of the client ABI. */

@@ -20,32 +20,31 @@ static const char *const names[ASPEN_ERR_COUNT] = {
 };
 
 _Static_assert(ASPEN_ERR_BAND_END < ASPEN_ERR_BAND_START, "error band must not be empty");
-_Static_assert(ASPEN_ERR_BAND_START < -4096, "error band must not overlap errno values");
+_Static_assert(ASPEN_ERR_BAND_START < -ASPEN_ERRNO_LIMIT, "error band must not overlap errno values");
 
-const char *aspen_strerror(int code)
+/* The one lookup behind both public functions: ok_text for 0, our table for our band,
+ * glibc's static strings (thread-safe, unlike strerror) for negated errno values. */
+static const char *lookup(int code, const char *ok_text, const char *const table[],
+                          const char *(*errno_text)(int), const char *unknown)
 {
     if (code == 0)
-        return "ok";
+        return ok_text;
     if (aspen_err_is_aspen(code))
-        return messages[ASPEN_ERR_BAND_START - code];
-    if (code < 0 && code > -4096) {
-        const char *s = strerrordesc_np(-code);
+        return table[ASPEN_ERR_BAND_START - code];
+    if (code < 0 && code > -ASPEN_ERRNO_LIMIT) {
+        const char *s = errno_text(-code);
         if (s)
             return s;
     }
-    return "unknown error";
+    return unknown;
+}
+
+const char *aspen_strerror(int code)
+{
+    return lookup(code, "ok", messages, strerrordesc_np, "unknown error");
 }
 
 const char *aspen_err_name(int code)
 {
-    if (code == 0)
-        return "OK";
-    if (aspen_err_is_aspen(code))
-        return names[ASPEN_ERR_BAND_START - code];
-    if (code < 0 && code > -4096) {
-        const char *s = strerrorname_np(-code);
-        if (s)
-            return s;
-    }
-    return "UNKNOWN";
+    return lookup(code, "OK", names, strerrorname_np, "UNKNOWN");
 }

@@ -619,6 +619,8 @@ static int f64_cmp(double a, double b)
     return (a > b) - (a < b);
 }
 
+/* Not (double)a vs (double)b: widening quiets a signalling NaN on x86, which would make
+ * two distinct float NaNs compare equal. */
 static int f32_cmp(float a, float b)
 {
     bool a_neg = signbit(a) != 0, b_neg = signbit(b) != 0;

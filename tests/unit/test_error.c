@@ -17,7 +17,7 @@ static void test_codes_are_in_band_and_distinct(void)
     CHECK_EQ(sizeof(codes) / sizeof(codes[0]), ASPEN_ERR_COUNT);
     for (size_t i = 0; i < ASPEN_ERR_COUNT; i++) {
         CHECK(aspen_err_is_aspen(codes[i]));
-        CHECK(codes[i] < -4096); /* never collides with -errno */
+        CHECK(codes[i] < -ASPEN_ERRNO_LIMIT); /* never collides with -errno */
         for (size_t j = 0; j < i; j++)
             CHECK(codes[i] != codes[j]);
     }

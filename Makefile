@@ -28,7 +28,7 @@ build: $(BUILD)/build.ninja
 run: build
 	@bash scripts/run.sh $(BUILD)
 
-# Format check, normal build + all suites, ASan/UBSan build + unit/fuzz-replay/sim
+# Format check, normal build + all suites, ASan/UBSan build + unit/fuzz-replay
 # suites, then one closing line "N passed, N failed".
 test:
 	@bash scripts/deps.sh

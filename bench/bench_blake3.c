@@ -30,6 +30,10 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (!(seconds >= 0.01 && seconds <= 3600)) {
+        fprintf(stderr, "bench_blake3: --seconds must be between 0.01 and 3600\n");
+        return 2;
+    }
     static const size_t sizes[] = {64, 1024, 16 * 1024, 1024 * 1024, 64 * 1024 * 1024};
     const size_t n_sizes = sizeof(sizes) / sizeof(sizes[0]);
     const size_t max = sizes[n_sizes - 1];

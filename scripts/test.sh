@@ -2,7 +2,8 @@
 # test.sh — what `make test` runs:
 #   1. format check (clang-format, every tracked C file);
 #   2. normal build (build/) and every meson test suite;
-#   3. ASan + UBSan build (build-asan/) and the unit, fuzz-replay and simulator suites;
+#   3. ASan + UBSan build (build-asan/) and the unit and fuzz-replay suites (the simulator
+#      suite joins them when it exists);
 #   4. one closing line "N passed, N failed" summing the test cases of all suites.
 # Exits non-zero if anything failed, including a build.
 set -uo pipefail

@@ -84,15 +84,29 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         return ASPEN_E_INVALID;
-    /* vsnprintf writes a terminating NUL, so reserve one byte more than we keep. */
-    int rc = buf_reserve(b, (size_t)n + 1);
+    size_t len = (size_t)n;
+    int rc = buf_reserve(b, len);
     if (rc)
         return rc;
+    if (b->cap - b->len > len) {
+        /* Room for vsnprintf's terminating NUL too: format in place. */
+        va_start(ap, fmt);
+        vsnprintf((char *)b->data + b->len, len + 1, fmt, ap);
+        va_end(ap);
+        b->len += len;
+        return 0;
+    }
+    /* The text fits exactly up to the limit, with no byte left for the NUL that
+     * vsnprintf insists on writing: format into a scratch block and copy. */
+    char *tmp = mem_alloc(len + 1);
+    if (!tmp)
+        return ASPEN_E_NOMEM;
     va_start(ap, fmt);
-    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+    vsnprintf(tmp, len + 1, fmt, ap);
     va_end(ap);
-    b->len += (size_t)n;
-    return 0;
+    rc = buf_append(b, tmp, len);
+    mem_free(tmp);
+    return rc;
 }
 
 uint8_t *buf_steal(struct buf *b, size_t *len_out)

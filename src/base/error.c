@@ -20,7 +20,8 @@ static const char *const names[ASPEN_ERR_COUNT] = {
 };
 
 _Static_assert(ASPEN_ERR_BAND_END < ASPEN_ERR_BAND_START, "error band must not be empty");
-_Static_assert(ASPEN_ERR_BAND_START < -ASPEN_ERRNO_LIMIT, "error band must not overlap errno values");
+_Static_assert(ASPEN_ERR_BAND_START < -ASPEN_ERRNO_LIMIT,
+               "error band must not overlap errno values");
 
 /* The one lookup behind both public functions: ok_text for 0, our table for our band,
  * glibc's static strings (thread-safe, unlike strerror) for negated errno values. */

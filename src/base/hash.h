@@ -31,7 +31,7 @@ void hash_init(struct hash_state *s);
 void hash_init_keyed(struct hash_state *s, const uint8_t key[HASH_KEY_BYTES]);
 
 /* Key derivation: context is a hard-coded, globally unique, application-specific string
- * ("aspen 2026-11 hlc node id v1"), never data supplied at run time. */
+ * ("aspen 2026-11-21 hlc node id v1"), never data supplied at run time. */
 void hash_init_derive(struct hash_state *s, const char *context);
 
 void hash_update(struct hash_state *s, const void *data, size_t len);

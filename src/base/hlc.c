@@ -9,7 +9,9 @@
  *                   : l' == m.l      ? m.c + 1
  *                   : 0
  * If the logical counter would overflow, we advance l by one nanosecond instead: that
- * keeps the order strict and moves us at most 1 ns per 2^32 events ahead of real time.
+ * keeps the order strict. Locally that moves us at most 1 ns ahead per 2^32 events. On
+ * receive, a remote timestamp with a saturated counter could push us 1 ns past the drift
+ * bound, so the bound is checked on the result, before anything is committed.
  */
 #include "base/hlc.h"
 
@@ -37,47 +39,54 @@ uint64_t hlc_node_id_from_key(const uint8_t *public_key, size_t len)
     return be64_load(out);
 }
 
-/* Sets last to (wall, logical), spilling a logical overflow into wall. */
-static struct hlc_ts advance(struct hlc *h, uint64_t wall, uint64_t logical)
+/* The timestamp (wall, logical) with a logical overflow spilled into wall. */
+static struct hlc_ts make_ts(const struct hlc *h, uint64_t wall, uint64_t logical)
 {
     if (logical > UINT32_MAX) {
         ASPEN_ASSERT(wall < UINT64_MAX);
         wall++;
         logical = 0;
     }
-    h->last = (struct hlc_ts){.wall_ns = wall, .logical = (uint32_t)logical, .node_id = h->node_id};
-    return h->last;
+    return (struct hlc_ts){.wall_ns = wall, .logical = (uint32_t)logical, .node_id = h->node_id};
 }
 
 struct hlc_ts hlc_now(struct hlc *h)
 {
     uint64_t pt = clock_wall_ns(h->clock);
     if (pt > h->last.wall_ns)
-        return advance(h, pt, 0);
-    return advance(h, h->last.wall_ns, (uint64_t)h->last.logical + 1);
+        h->last = make_ts(h, pt, 0);
+    else
+        h->last = make_ts(h, h->last.wall_ns, (uint64_t)h->last.logical + 1);
+    return h->last;
 }
 
 int hlc_update(struct hlc *h, struct hlc_ts remote, struct hlc_ts *out)
 {
     uint64_t pt = clock_wall_ns(h->clock);
-    if (remote.wall_ns > pt && remote.wall_ns - pt > h->max_drift_ns)
-        return ASPEN_E_CLOCK_DRIFT;
-
     uint64_t l = h->last.wall_ns;
     uint64_t m = remote.wall_ns;
+    if (m > pt && m - pt > h->max_drift_ns)
+        return ASPEN_E_CLOCK_DRIFT;
     uint64_t top = l > m ? l : m;
-    if (pt > top) {
-        *out = advance(h, pt, 0);
-        return 0;
-    }
-    uint64_t c;
-    if (top == l && top == m)
-        c = (uint64_t)(h->last.logical > remote.logical ? h->last.logical : remote.logical) + 1;
+    struct hlc_ts next;
+    if (pt > top)
+        next = make_ts(h, pt, 0);
+    else if (top == l && top == m)
+        next = make_ts(
+            h, top,
+            (uint64_t)(h->last.logical > remote.logical ? h->last.logical : remote.logical) + 1);
     else if (top == l)
-        c = (uint64_t)h->last.logical + 1;
+        next = make_ts(h, top, (uint64_t)h->last.logical + 1);
     else
-        c = (uint64_t)remote.logical + 1;
-    *out = advance(h, top, c);
+        next = make_ts(h, top, (uint64_t)remote.logical + 1);
+
+    /* A remote just inside the bound with a saturated counter spills one nanosecond past
+     * it; moving forward to there would make our next timestamps unacceptable to peers
+     * whose clocks match ours, so that is refused too. */
+    if (next.wall_ns > l && next.wall_ns > pt && next.wall_ns - pt > h->max_drift_ns)
+        return ASPEN_E_CLOCK_DRIFT;
+    h->last = next;
+    *out = next;
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <aspen/error.h>
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,16 +59,14 @@ void log_set_clock(const struct aspen_clock *clock)
     log_clock = clock;
 }
 
-/* Appends src to line at *pos as a logfmt quoted string, escaping what would break the
- * line apart or be invisible. Stops at the buffer's end. */
-static void append_quoted(char *line, size_t cap, size_t *pos, const char *src)
+/* Appends src to line at *pos, escaping what would break the line apart or hide in it
+ * (control characters; with quote also '"' and '\\'). Stops at the buffer's end. */
+static void append_escaped(char *line, size_t cap, size_t *pos, const char *src, bool quote)
 {
     static const char hex[] = "0123456789abcdef";
     size_t p = *pos;
-    if (p < cap)
-        line[p++] = '"';
     for (const unsigned char *s = (const unsigned char *)src; *s && p + 4 < cap; s++) {
-        if (*s == '"' || *s == '\\') {
+        if (quote && (*s == '"' || *s == '\\')) {
             line[p++] = '\\';
             line[p++] = (char)*s;
         } else if (*s == '\n') {
@@ -82,8 +81,6 @@ static void append_quoted(char *line, size_t cap, size_t *pos, const char *src)
             line[p++] = (char)*s;
         }
     }
-    if (p < cap)
-        line[p++] = '"';
     *pos = p;
 }
 
@@ -115,16 +112,23 @@ void log_emit(enum log_level level, const char *module, const char *msg, const c
                      (unsigned)(now / 1000000u % 1000u),
                      level_names[level <= LOG_LEVEL_ERROR ? level : LOG_LEVEL_ERROR], module);
     size_t pos = n < 0 ? 0 : ((size_t)n < cap ? (size_t)n : cap - 1);
-    append_quoted(line, cap, &pos, msg);
+    /* Every write below stays under cap, which keeps the last byte for the newline. */
+    if (pos < cap)
+        line[pos++] = '"';
+    append_escaped(line, cap, &pos, msg, true);
+    if (pos < cap)
+        line[pos++] = '"';
 
-    if (fmt[0] != '\0' && pos + 1 < cap) {
+    /* Fields are formatted apart and then escaped, so a value holding a newline cannot
+     * forge a second log line. */
+    char fields[ASPEN_LOG_LINE_MAX_BYTES];
+    va_list ap;
+    va_start(ap, fmt);
+    n = vsnprintf(fields, sizeof(fields), fmt, ap);
+    va_end(ap);
+    if (n > 0 && pos + 1 < cap) {
         line[pos++] = ' ';
-        va_list ap;
-        va_start(ap, fmt);
-        n = vsnprintf(line + pos, cap - pos, fmt, ap);
-        va_end(ap);
-        if (n > 0)
-            pos += (size_t)n < cap - pos ? (size_t)n : cap - pos - 1;
+        append_escaped(line, cap, &pos, fields, false);
     }
     line[pos++] = '\n';
 

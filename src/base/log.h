@@ -9,9 +9,11 @@
  * Disabled levels cost one integer comparison: the arguments are not evaluated.
  *
  * The time source is a struct aspen_clock (the simulator logs virtual time) and the
- * output goes through a sink (tests capture lines). Each line is written with a single
- * write(2), so concurrent lines do not interleave. Lines are cut at
- * ASPEN_LOG_LINE_MAX_BYTES.
+ * output goes through a sink (tests capture lines). Each line is handed to write(2) in one
+ * call, so lines do not interleave on terminals, files and pipes (a line is shorter than
+ * PIPE_BUF's guarantee only up to 4096 bytes, which is also the line cap,
+ * ASPEN_LOG_LINE_MAX_BYTES). Control characters in the message and the fields are
+ * escaped, so one event is always exactly one line.
  */
 #ifndef ASPEN_BASE_LOG_H
 #define ASPEN_BASE_LOG_H
@@ -45,10 +47,11 @@ int log_level_parse(const char *name, enum log_level *out);
 /* Applies ASPEN_LOG_LEVEL if it is set and valid. */
 void log_init_from_env(void);
 
-/* NULL restores stderr. */
+/* NULL restores stderr. Like the level, set at start-up (or from a test's own thread):
+ * these globals are read without locking. */
 void log_set_sink(log_sink_fn *sink, void *ctx);
 
-/* NULL restores the system clock. The clock must outlive its use here. */
+/* NULL restores the system clock. The clock must outlive its use here. Set at start-up. */
 void log_set_clock(const struct aspen_clock *clock);
 
 void log_emit(enum log_level level, const char *module, const char *msg, const char *fmt, ...)

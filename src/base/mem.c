@@ -10,6 +10,7 @@
 #include <aspen/error.h>
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,7 +45,9 @@ void *mem_calloc(size_t count, size_t size)
 {
     if (should_fail())
         return NULL;
-    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (count == 0 || size == 0)
+        count = size = 1; /* a unique zero-size block, never count * 1 bytes */
+    void *p = calloc(count, size);
     if (p)
         atomic_fetch_add_explicit(&outstanding, 1, memory_order_relaxed);
     return p;
@@ -87,11 +90,13 @@ int64_t mem_outstanding(void)
 
 /* ---- Arena ---- */
 
+/* data[] is only as aligned as malloc makes it (max_align_t), so larger alignments are
+ * computed on absolute addresses in take(), never assumed from the chunk. */
 struct arena_chunk {
     struct arena_chunk *next;
     size_t size; /* usable bytes in data[] */
     size_t used;
-    _Alignas(64) uint8_t data[];
+    _Alignas(max_align_t) uint8_t data[];
 };
 
 void arena_init(struct arena *a, size_t chunk_bytes, size_t limit_bytes)
@@ -116,36 +121,48 @@ static struct arena_chunk *chunk_new(size_t size)
     return c;
 }
 
+/* Carves size bytes at an address aligned to align from c, or returns NULL. */
+static void *take(struct arena_chunk *c, size_t size, size_t align)
+{
+    uintptr_t base = (uintptr_t)c->data;
+    uintptr_t at = (base + c->used + (align - 1)) & ~(uintptr_t)(align - 1);
+    size_t start = (size_t)(at - base);
+    if (start > c->size || size > c->size - start)
+        return NULL;
+    c->used = start + size;
+    return c->data + start;
+}
+
 void *arena_alloc(struct arena *a, size_t size, size_t align)
 {
     ASPEN_ASSERT(align > 0 && align <= 64 && (align & (align - 1)) == 0);
-    if (size > a->limit_bytes - a->used_bytes || a->used_bytes > a->limit_bytes)
+    if (size > a->limit_bytes - a->used_bytes)
         return NULL;
     struct arena_chunk *c = a->head;
-    if (c) {
-        size_t start = (c->used + align - 1) & ~(align - 1);
-        if (start <= c->size && size <= c->size - start) {
-            c->used = start + size;
-            a->used_bytes += size;
-            return c->data + start;
+    void *p = c ? take(c, size, align) : NULL;
+    if (!p) {
+        /* Room for the worst-case alignment padding as well. Oversized requests get a
+         * chunk of their own, placed behind the current head so the head's free space
+         * stays available for the small allocations that follow. */
+        if (size > SIZE_MAX - align)
+            return NULL;
+        size_t need = size + align - 1;
+        int own = need > a->chunk_bytes;
+        struct arena_chunk *n = chunk_new(own ? need : a->chunk_bytes);
+        if (!n)
+            return NULL;
+        p = take(n, size, align);
+        ASPEN_ASSERT(p != NULL);
+        if (own && c) {
+            n->next = c->next;
+            c->next = n;
+        } else {
+            n->next = c;
+            a->head = n;
         }
     }
-    /* Oversized requests get a chunk of their own, placed behind the current head so the
-     * head's free space stays available for the small allocations that follow. */
-    int own = size > a->chunk_bytes;
-    struct arena_chunk *n = chunk_new(own ? size : a->chunk_bytes);
-    if (!n)
-        return NULL;
-    n->used = size;
-    if (own && c) {
-        n->next = c->next;
-        c->next = n;
-    } else {
-        n->next = c;
-        a->head = n;
-    }
     a->used_bytes += size;
-    return n->data;
+    return p;
 }
 
 void arena_reset(struct arena *a)
@@ -181,12 +198,32 @@ void arena_release(struct arena *a)
 
 /* ---- Pool ---- */
 
+/* A free object carries this value in its second word (the first is the free-list
+ * link), so putting an object back twice is caught at once rather than handing the same
+ * object to two owners later. Objects are at least 16 bytes (max_align_t rounding). */
+#define POOL_FREE_MAGIC UINT64_C(0xf7ee0b1ec7f7ee0b)
+
+static void mark_free(void *obj, bool is_free)
+{
+    uint64_t v = is_free ? POOL_FREE_MAGIC : 0;
+    memcpy((uint8_t *)obj + sizeof(void *), &v, sizeof(v));
+}
+
+static bool is_marked_free(const void *obj)
+{
+    uint64_t v;
+    memcpy(&v, (const uint8_t *)obj + sizeof(void *), sizeof(v));
+    return v == POOL_FREE_MAGIC;
+}
+
 int pool_init(struct pool *p, size_t obj_size, uint32_t capacity)
 {
     memset(p, 0, sizeof(*p));
     if (obj_size == 0 || capacity == 0)
         return ASPEN_E_INVALID;
     size_t a = _Alignof(max_align_t);
+    _Static_assert(_Alignof(max_align_t) >= sizeof(void *) + sizeof(uint64_t),
+                   "a rounded object must hold the free-list link and the free mark");
     if (obj_size > SIZE_MAX - a)
         return ASPEN_E_OVERFLOW;
     obj_size = (obj_size + a - 1) & ~(a - 1);
@@ -201,6 +238,7 @@ int pool_init(struct pool *p, size_t obj_size, uint32_t capacity)
     for (uint32_t i = capacity; i-- > 0;) {
         void *obj = p->slab + (size_t)i * obj_size;
         *(void **)obj = p->free_list;
+        mark_free(obj, true);
         p->free_list = obj;
     }
     return 0;
@@ -212,6 +250,7 @@ void *pool_get(struct pool *p)
     if (!obj)
         return NULL;
     p->free_list = *(void **)obj;
+    mark_free(obj, false);
     p->in_use++;
     return obj;
 }
@@ -222,7 +261,9 @@ void pool_put(struct pool *p, void *obj)
     ASPEN_ASSERT(o >= p->slab && o < p->slab + (size_t)p->capacity * p->obj_size);
     ASPEN_ASSERT((size_t)(o - p->slab) % p->obj_size == 0);
     ASPEN_ASSERT(p->in_use > 0);
+    ASPEN_ASSERT(!is_marked_free(obj)); /* put twice */
     *(void **)obj = p->free_list;
+    mark_free(obj, true);
     p->free_list = obj;
     p->in_use--;
 }

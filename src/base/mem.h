@@ -24,7 +24,8 @@ void *mem_realloc(void *ptr, size_t size);
 void mem_free(void *ptr);
 
 /* Fault injection: the n-th allocation call from now (1-based) returns NULL, and so do
- * all later ones if sticky is set. n == 0 turns injection off. Thread-safe. */
+ * all later ones if sticky is set. n == 0 turns injection off. Safe to call from any
+ * thread, but "from now" is exact only while no other thread is allocating. */
 void mem_fail_at(uint64_t n, int sticky);
 
 /* Number of allocation calls made (successful or not) since start. */
@@ -68,13 +69,15 @@ struct pool {
     uint32_t in_use;
 };
 
-/* Allocates the whole slab up front. Returns 0, ASPEN_E_INVALID or ASPEN_E_NOMEM. */
+/* Allocates the whole slab up front. Returns 0, ASPEN_E_INVALID (zero size or capacity),
+ * ASPEN_E_OVERFLOW (slab size does not fit size_t) or ASPEN_E_NOMEM. */
 int pool_init(struct pool *p, size_t obj_size, uint32_t capacity);
 
 /* Returns a free object (contents undefined) or NULL when all are in use. */
 void *pool_get(struct pool *p);
 
-/* Returns obj, which must have come from pool_get on this pool, to the pool. */
+/* Returns obj, which must have come from pool_get on this pool, to the pool. A pointer
+ * from elsewhere, or an object put back twice, fails an assertion. */
 void pool_put(struct pool *p, void *obj);
 
 /* Frees the slab. Every object must have been put back. */

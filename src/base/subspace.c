@@ -110,6 +110,7 @@ int subspace_unpack(const struct subspace *s, struct slice key, struct arena *a,
 int subspace_range(const struct subspace *s, const struct tuple_item *items, size_t n,
                    struct buf *begin, struct buf *end)
 {
+    ASPEN_ASSERT(begin != end); /* end is built from begin's bytes, which may move */
     size_t begin_len = begin->len, end_len = end->len;
     int rc = subspace_pack(s, items, n, begin);
     if (rc == 0)

@@ -68,8 +68,8 @@ int subspace_unpack(const struct subspace *s, struct slice key, struct arena *a,
  * the encoding of one or more further items: begin = prefix + pack(items) + 0x00,
  * end = prefix + pack(items) + 0xff. (No item encoding starts with 0xff, so end is
  * past all of them; prefix + pack(items) itself is not in the range.) Appends to both
- * buffers. Errors: those of tuple_pack; on error both are restored to their previous
- * lengths. */
+ * buffers, which must be two different buffers (asserted). Errors: those of tuple_pack;
+ * on error both are restored to their previous lengths. */
 int subspace_range(const struct subspace *s, const struct tuple_item *items, size_t n,
                    struct buf *begin, struct buf *end);
 

@@ -5,13 +5,16 @@
  * against libFuzzer for coverage-guided runs (`make fuzz`); otherwise it links with this
  * driver, which `make test` runs under ASan/UBSan: every file of the seed corpus, then a
  * bounded number of inputs derived from it by seeded mutation (bit flips, byte changes,
- * truncation, insertion, splicing two entries) plus purely random ones. Deterministic
- * for a given ASPEN_TEST_SEED, so a failure replays.
+ * truncation, insertion, splicing two entries) plus purely random ones. Every input is
+ * passed in an exactly-sized heap block so ASan sees any over-read. The corpus is read
+ * in sorted order and the seed comes from the test harness (ASPEN_TEST_SEED, or
+ * "random"), so the same seed replays the same inputs on any filesystem.
  *
  * usage: replay CORPUS_DIR [ITERATIONS]
  */
 #include "base/mem.h"
 #include "base/rand.h"
+#include "test.h"
 
 #include <dirent.h>
 #include <inttypes.h>
@@ -31,31 +34,40 @@ struct entry {
 
 static size_t load_corpus(const char *dir, struct entry *out, size_t max)
 {
-    DIR *d = opendir(dir);
-    if (!d) {
+    struct dirent **names = NULL;
+    int count = scandir(dir, &names, NULL, alphasort);
+    if (count < 0) {
         fprintf(stderr, "replay: cannot open corpus '%s'\n", dir);
         exit(2);
     }
     size_t n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) && n < max) {
-        if (de->d_name[0] == '.')
-            continue;
+    for (int i = 0; i < count; i++) {
+        const char *name = names[i]->d_name;
         char path[4096];
-        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-        FILE *f = fopen(path, "rb");
-        if (!f)
-            continue;
-        uint8_t *buf = mem_alloc(REPLAY_MAX_INPUT);
-        size_t len = buf ? fread(buf, 1, REPLAY_MAX_INPUT, f) : 0;
-        fclose(f);
-        if (!buf)
-            break;
-        out[n].data = buf;
-        out[n].len = len;
-        n++;
+        FILE *f = NULL;
+        if (name[0] != '.' && n < max) {
+            snprintf(path, sizeof(path), "%s/%s", dir, name);
+            f = fopen(path, "rb");
+        }
+        if (f) {
+            uint8_t tmp[REPLAY_MAX_INPUT];
+            size_t len = fread(tmp, 1, sizeof(tmp), f);
+            int longer = fgetc(f) != EOF;
+            fclose(f);
+            if (longer)
+                fprintf(stderr, "replay: '%s' is cut at %d bytes\n", path, REPLAY_MAX_INPUT);
+            out[n].data = mem_alloc(len);
+            if (!out[n].data) {
+                fprintf(stderr, "replay: out of memory\n");
+                exit(2);
+            }
+            memcpy(out[n].data, tmp, len);
+            out[n].len = len;
+            n++;
+        }
+        free(names[i]); /* allocated by scandir with malloc */
     }
-    closedir(d);
+    free(names);
     return n;
 }
 
@@ -123,9 +135,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s CORPUS_DIR [ITERATIONS]\n", argv[0]);
         return 2;
     }
-    uint64_t iterations = argc > 2 ? strtoull(argv[2], NULL, 0) : 100000;
-    const char *seed_env = getenv("ASPEN_TEST_SEED");
-    uint64_t seed = seed_env && *seed_env ? strtoull(seed_env, NULL, 0) : 0x5eed0a59e4ULL;
+    uint64_t iterations = test_iters(argc > 2 ? strtoull(argv[2], NULL, 0) : 100000);
+    uint64_t seed = test_seed();
 
     static struct entry corpus[REPLAY_MAX_ENTRIES];
     size_t n = load_corpus(argv[1], corpus, REPLAY_MAX_ENTRIES);

@@ -109,6 +109,12 @@ int test_main(int argc, char **argv, const char *suite, const struct test_case *
             printf("ok   %s (%.1f ms)\n", current_name, ms);
         }
     }
+    if (passed + failed == 0) {
+        /* A filter that matches nothing must not look like a passing run. */
+        printf("%s: no test matches '%s'\n", suite, filter ? filter : "");
+        printf("%s: 0 passed, 1 failed\n", suite);
+        return 1;
+    }
     printf("%s: %u passed, %u failed\n", suite, passed, failed);
     return failed ? 1 : 0;
 }

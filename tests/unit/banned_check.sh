@@ -1,10 +1,12 @@
 #!/bin/sh
-# banned_check.sh CC BANNED_H FN — compile a call to FN with banned.h force-included,
+# banned_check.sh BANNED_H FN CC... — compile a call to FN with banned.h force-included,
 # as the build does. Banned functions must be refused with a "poisoned" diagnostic;
-# the control function (snprintf) must compile. Exit 0 when the outcome is right.
-cc=$1 banned=$2 fn=$3
+# the control function (snprintf) must compile. CC is the compiler command, which may be
+# several words ("ccache gcc"). Exit 0 when the outcome is right.
+banned=$1 fn=$2
+shift 2
 out=$(printf 'void f(void);\nvoid f(void) { (void)%s; }\n' "$fn" |
-  "$cc" -std=c17 -fsyntax-only -D_GNU_SOURCE -include "$banned" -x c - 2>&1)
+  "$@" -std=c17 -fsyntax-only -D_GNU_SOURCE -include "$banned" -x c - 2>&1)
 rc=$?
 case $fn in
 snprintf) [ $rc -eq 0 ] || { echo "control '$fn' failed to compile: $out"; exit 1; } ;;

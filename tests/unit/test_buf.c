@@ -83,6 +83,14 @@ static void test_buf_limit(void)
     CHECK_EQ(b.len, 10);
     CHECK(b.cap <= 10);
     buf_clear(&b);
+    CHECK_OK(buf_printf(&b, "%s", "0123456789")); /* exactly the limit: no room for a NUL */
+    CHECK_EQ(b.len, 10);
+    CHECK_MEM_EQ(b.data, "0123456789", 10);
+    buf_clear(&b);
+    CHECK_OK(buf_printf(&b, "%d", 12345));
+    CHECK_OK(buf_printf(&b, "%s", "abcde")); /* the last 5 bytes, again without a NUL */
+    CHECK_MEM_EQ(b.data, "12345abcde", 10);
+    buf_clear(&b);
     CHECK_ERR(buf_printf(&b, "%s", "this is longer than ten"), ASPEN_E_TOO_LARGE);
     CHECK_EQ(b.len, 0);
     CHECK_ERR(buf_reserve(&b, SIZE_MAX), ASPEN_E_TOO_LARGE);

@@ -100,6 +100,20 @@ static void test_message_is_quoted(void)
     CHECK(strchr(captured, '\n') == captured + captured_len - 1); /* one line */
 }
 
+static void test_fields_cannot_forge_lines(void)
+{
+    setup();
+    LOG_INFO("kv", "x", "v=%s", "a\nts=2000-01-01T00:00:00.000Z level=error msg=\"forged\"");
+    int one_line = strchr(captured, '\n') == captured + captured_len - 1;
+    int escaped = strstr(captured, "v=a\\nts=2000") != NULL;
+    LOG_INFO("kv", "y", "%s", ""); /* fields that format to nothing: no trailing space */
+    int no_space = captured_len >= 3 && captured[captured_len - 2] == '"';
+    teardown();
+    CHECK(one_line);
+    CHECK(escaped);
+    CHECK(no_space);
+}
+
 static void test_long_line_is_cut(void)
 {
     static char big[3 * ASPEN_LOG_LINE_MAX_BYTES];
@@ -112,10 +126,14 @@ static void test_long_line_is_cut(void)
     LOG_INFO("kv", big, ""); /* long message */
     int msg_ok = captured_len <= ASPEN_LOG_LINE_MAX_BYTES && captured[captured_len - 1] == '\n' &&
                  strlen(captured) == captured_len;
+    LOG_INFO(big, "long module", "k=v"); /* even the fixed header can overflow */
+    int header_ok = captured_len <= ASPEN_LOG_LINE_MAX_BYTES &&
+                    captured[captured_len - 1] == '\n' && strlen(captured) == captured_len;
     teardown();
-    CHECK_EQ(lines, 2);
+    CHECK_EQ(lines, 3);
     CHECK(fields_ok);
     CHECK(msg_ok);
+    CHECK(header_ok);
 }
 
 static void test_level_parse(void)
@@ -150,6 +168,7 @@ static const struct test_case tests[] = {
     TEST(test_no_fields),
     TEST(test_disabled_levels_cost_nothing),
     TEST(test_message_is_quoted),
+    TEST(test_fields_cannot_forge_lines),
     TEST(test_long_line_is_cut),
     TEST(test_level_parse),
     TEST(test_system_clock),

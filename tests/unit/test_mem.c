@@ -57,6 +57,10 @@ static void test_outstanding_counts(void)
     mem_free(b);
     mem_free(NULL);
     CHECK_EQ(mem_outstanding(), before);
+    /* Zero elements of a huge size is a zero-size block, not a huge allocation. */
+    void *c = mem_calloc(0, SIZE_MAX);
+    CHECK(c != NULL);
+    mem_free(c);
 }
 
 static void test_arena_alignment_and_limit(void)
@@ -78,6 +82,34 @@ static void test_arena_alignment_and_limit(void)
     CHECK_EQ(a.used_bytes, 0);
     CHECK(arena_alloc(&a, 900, 1) != NULL);
     arena_release(&a);
+}
+
+/* Alignment must not depend on what malloc happens to return: a fresh arena's first
+ * allocation (a fresh chunk) and oversized ones (a chunk of their own) are the cases
+ * that only hold by luck when the chunk's own alignment is assumed. */
+static void test_arena_alignment_fresh_chunks(void)
+{
+    /* All arenas stay alive until the end so that malloc hands out many different
+     * addresses (freeing each first would give back the same block every round). */
+    enum { ROUNDS = 64 };
+    struct arena arenas[ROUNDS];
+    int bad = -1;
+    for (int round = 0; round < ROUNDS; round++) {
+        size_t align = (size_t)1 << (round % 7); /* 1 .. 64 */
+        struct arena *a = &arenas[round];
+        arena_init(a, 200 + (size_t)round * 8, 1 << 20);
+        uint8_t *first = arena_alloc(a, 8, align);
+        uint8_t *big = arena_alloc(a, 1000, align);
+        int ok = first && big && ((uintptr_t)first & (align - 1)) == 0 &&
+                 ((uintptr_t)big & (align - 1)) == 0;
+        if (ok)
+            memset(big, 0x5a, 1000);
+        else if (bad < 0)
+            bad = round;
+    }
+    for (int round = 0; round < ROUNDS; round++)
+        arena_release(&arenas[round]);
+    CHECK_MSG(bad < 0, "round %d: alignment %zu not honoured", bad, (size_t)1 << (bad % 7));
 }
 
 static void test_arena_small_after_big_reuses_head(void)
@@ -147,6 +179,24 @@ static void put_misaligned(void *arg)
     pool_put(p, p->slab + 1);
 }
 
+static void put_twice(void *arg)
+{
+    struct pool *p = arg;
+    void *a = pool_get(p);
+    (void)pool_get(p);
+    pool_put(p, a);
+    pool_put(p, a);
+}
+
+static void test_pool_rejects_double_put(void)
+{
+    struct pool p;
+    CHECK_OK(pool_init(&p, 8, 4));
+    int died = test_dies(put_twice, &p);
+    pool_release(&p); /* the child's gets and puts happened in its own copy */
+    CHECK(died);
+}
+
 static void test_pool_rejects_foreign_pointer(void)
 {
     struct pool p;
@@ -166,11 +216,13 @@ static const struct test_case tests[] = {
     TEST(test_realloc_failure_keeps_block),
     TEST(test_outstanding_counts),
     TEST(test_arena_alignment_and_limit),
+    TEST(test_arena_alignment_fresh_chunks),
     TEST(test_arena_small_after_big_reuses_head),
     TEST(test_arena_nomem),
     TEST(test_pool_get_put),
     TEST(test_pool_errors),
     TEST(test_pool_rejects_foreign_pointer),
+    TEST(test_pool_rejects_double_put),
 };
 
 int main(int argc, char **argv)

@@ -68,13 +68,12 @@ int hlc_update(struct hlc *h, struct hlc_ts remote, struct hlc_ts *out)
     if (m > pt && m - pt > h->max_drift_ns)
         return ASPEN_E_CLOCK_DRIFT;
     uint64_t top = l > m ? l : m;
+    uint32_t max_logical = h->last.logical > remote.logical ? h->last.logical : remote.logical;
     struct hlc_ts next;
     if (pt > top)
         next = make_ts(h, pt, 0);
     else if (top == l && top == m)
-        next = make_ts(
-            h, top,
-            (uint64_t)(h->last.logical > remote.logical ? h->last.logical : remote.logical) + 1);
+        next = make_ts(h, top, (uint64_t)max_logical + 1);
     else if (top == l)
         next = make_ts(h, top, (uint64_t)h->last.logical + 1);
     else

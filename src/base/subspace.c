@@ -25,21 +25,6 @@ static int adopt(struct subspace *s, struct buf *b)
     return 0;
 }
 
-int subspace_init_raw(struct subspace *s, struct slice prefix)
-{
-    s->prefix = NULL;
-    s->len = 0;
-    if (prefix.ptr == NULL && prefix.len != 0)
-        return ASPEN_E_INVALID;
-    struct buf b;
-    buf_init(&b, ASPEN_SUBSPACE_MAX_PREFIX_BYTES);
-    int rc = buf_append_slice(&b, prefix);
-    if (rc == 0)
-        rc = adopt(s, &b);
-    buf_release(&b);
-    return rc;
-}
-
 /* Builds a subspace with prefix base + pack(items); base may be empty. */
 static int init_with(struct subspace *s, struct slice base, const struct tuple_item *items,
                      size_t n)
@@ -55,6 +40,16 @@ static int init_with(struct subspace *s, struct slice base, const struct tuple_i
         rc = adopt(s, &b);
     buf_release(&b);
     return rc;
+}
+
+int subspace_init_raw(struct subspace *s, struct slice prefix)
+{
+    if (prefix.ptr == NULL && prefix.len != 0) {
+        s->prefix = NULL;
+        s->len = 0;
+        return ASPEN_E_INVALID;
+    }
+    return init_with(s, prefix, NULL, 0);
 }
 
 int subspace_init_tuple(struct subspace *s, const struct tuple_item *items, size_t n)

@@ -122,6 +122,20 @@
 /* Linearizable reads waiting for one ReadIndex round. */
 #define ASPEN_RAFT_MAX_PENDING_READS 65536
 
+/* Bytes of proposals appended but not yet committed; beyond this the leader answers BUSY
+ * rather than growing its log while it cannot reach a quorum (etcd-raft's
+ * MaxUncommittedEntriesSize, raft_test TestUncommittedEntryLimit). */
+#define ASPEN_RAFT_MAX_UNCOMMITTED_BYTES (256 * ASPEN_MIB)
+
+/* Member changes in one configuration change (one per voter is the most that is useful). */
+#define ASPEN_RAFT_MAX_CHANGES ASPEN_MAX_VOTERS
+
+/* Logical ticks. The core counts TICK events and never reads a clock; the shell ticks it
+ * once per heartbeat interval of its timing profile. Defaults: heartbeat every tick,
+ * elections after 10-20 ticks (etcd's 1:10 ratio). */
+#define ASPEN_RAFT_DEFAULT_HEARTBEAT_TICKS 1
+#define ASPEN_RAFT_DEFAULT_ELECTION_TICKS  10
+
 /* Snapshots: the core asks for one after this many entries since the last (original:
  * LogsSinceLast(10_000)), keeps this many entries behind it for slow followers (original:
  * 1_000), and never takes one more often than every MIN entries. */
@@ -229,6 +243,10 @@ _Static_assert(ASPEN_RAFT_MAX_BYTES_PER_MSG <= ASPEN_RAFT_MAX_INFLIGHT_BYTES,
                "at least one message must be allowed in flight");
 _Static_assert(ASPEN_SNAPSHOT_CHUNK_BYTES <= ASPEN_MAX_RPC_MESSAGE_BYTES,
                "a snapshot chunk must fit in one message");
+_Static_assert(ASPEN_RAFT_MAX_BYTES_PER_MSG <= ASPEN_RAFT_MAX_UNCOMMITTED_BYTES,
+               "a full append message must fit in the uncommitted budget");
+_Static_assert(ASPEN_RAFT_DEFAULT_HEARTBEAT_TICKS * 3 <= ASPEN_RAFT_DEFAULT_ELECTION_TICKS,
+               "several heartbeats must fit in the shortest election timeout");
 _Static_assert(ASPEN_SNAPSHOT_KEEP_ENTRIES < ASPEN_SNAPSHOT_LOG_THRESHOLD,
                "compaction must keep fewer entries than trigger a snapshot");
 _Static_assert(ASPEN_SNAPSHOT_MIN_THRESHOLD <= ASPEN_SNAPSHOT_LOG_THRESHOLD, "snapshot bounds");

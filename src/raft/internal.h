@@ -204,7 +204,6 @@ struct raft {
     size_t n_out_reads, cap_out_reads;
     raft_index persist_from;    /* lowest log index changed in this step */
     raft_index committed_from;  /* first entry handed out in this step */
-    bool leave_joint_pending;   /* applied an auto-leave joint config: propose the leave */
     struct raft_hard_state hs0; /* hard state at the start of the step */
     uint8_t role0;
     raft_id leader0;

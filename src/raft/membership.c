@@ -91,9 +91,6 @@ void membership_apply(struct raft *r, const struct raft_entry *e)
     int rc = membership_sync_progress(r);
     ASPEN_ASSERT(rc == 0 && "out of memory applying a configuration change");
     r->config_changed = true;
-    if (r->role == RAFT_LEADER && config_is_joint(&r->conf) && r->conf.auto_leave &&
-        e->index >= r->pending_conf_index)
-        r->leave_joint_pending = true;
 }
 
 void membership_after_apply(struct raft *r)
@@ -109,20 +106,24 @@ void membership_after_apply(struct raft *r)
     /* The quorum changed: entries may now be committed, or followers may need appends. */
     if (r->config_changed && replication_maybe_commit(r))
         replication_bcast_append(r, true);
-    if (r->leave_joint_pending) {
-        r->leave_joint_pending = false;
+    /* Checked on every apply, not only when the joint entry is applied: a leader elected
+     * while the joint configuration was already in force must leave it too. */
+    if (config_is_joint(&r->conf) && r->conf.auto_leave && r->applied >= r->pending_conf_index) {
         struct raft_conf_change leave = {.transition = RAFT_TRANSITION_AUTO, .n_changes = 0};
         raft_id transferee = r->transferee;
         r->transferee = 0; /* the leave must not be refused by a transfer in progress */
         uint8_t buf[RAFT_CONF_CHANGE_MAX_BYTES];
         struct raft_proposal p = {.data = buf,
                                   .len = (uint32_t)raft_conf_change_encode(&leave, buf)};
-        int rc = replication_propose(r, &p, 1, RAFT_ENTRY_CONF);
-        r->transferee = transferee;
-        if (rc == 0)
+        /* The step's own proposal (if any) keeps its place in the update. */
+        raft_index pi = r->up.proposed_index;
+        raft_term pt = r->up.proposed_term;
+        /* On failure (limits, memory) the leave is retried at the next apply. */
+        if (replication_propose(r, &p, 1, RAFT_ENTRY_CONF) == 0)
             r->pending_conf_index = r->up.proposed_index;
-        else
-            r->step_err = rc;
+        r->transferee = transferee;
+        r->up.proposed_index = pi;
+        r->up.proposed_term = pt;
     }
 }
 

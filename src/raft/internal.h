@@ -122,6 +122,7 @@ void progress_sent(struct progress *pr, raft_index last, uint64_t bytes, uint32_
 
 void inflights_free_to(struct inflights *in, raft_index index);
 void inflights_reset(struct inflights *in);
+void inflights_free_first(struct inflights *in);
 
 /* ---------------------------------------------------------------------------------------
  * config.c: configurations and the rules for changing them

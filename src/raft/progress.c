@@ -55,6 +55,12 @@ void inflights_free_to(struct inflights *in, raft_index index)
     }
 }
 
+void inflights_free_first(struct inflights *in)
+{
+    if (in->count)
+        inflights_free_to(in, in->last[in->start]);
+}
+
 static void reset_state(struct progress *pr, uint8_t state)
 {
     pr->state = state;

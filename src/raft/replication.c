@@ -313,6 +313,11 @@ void replication_on_heartbeat_resp(struct raft *r, const struct raft_msg *m)
         return;
     pr->recent_active = true;
     pr->probe_sent = false; /* a live follower: resume probing (etcd-raft) */
+    /* A full window whose appends were lost would stall replication forever: let one
+     * more through; a gap makes the follower reject and the leader probe again. */
+    if (pr->state == PROGRESS_REPLICATE &&
+        progress_is_paused(pr, r->o.max_inflight_msgs, r->o.max_inflight_bytes))
+        inflights_free_first(&pr->inflights);
     if (m->context > pr->read_ack && m->context <= r->read_round)
         pr->read_ack = m->context;
     if (pr->match < log_last_index(&r->log))

@@ -9,3 +9,6 @@ echo "commit:  $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo
 echo "== BLAKE3 (official C implementation, SIMD dispatch)"
 "$build/bench/bench_blake3" "$@"
+echo
+echo "== CRC-32C (SSE4.2 and portable slicing-by-8)"
+"$build/bench/bench_crc32c"

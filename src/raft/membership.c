@@ -6,8 +6,8 @@
  * one at the applied index, so it becomes durable together with the state machine and
  * needs no rollback when an uncommitted entry is truncated (canonical/raft#323). Only
  * one change may be pending at a time. A leader that applies a configuration without
- * itself as a voter steps down; one that applies a joint configuration with auto-leave
- * proposes the leave itself.
+ * itself as a voter hands leadership to a new voter, then steps down; one that applies
+ * a joint configuration with auto-leave proposes the leave itself.
  *
  * A transfer catches the target up, then sends it TimeoutNow so it campaigns at once,
  * bypassing PreVote and the followers' leader lease; the leader refuses proposals
@@ -98,9 +98,26 @@ void membership_after_apply(struct raft *r)
     if (r->role != RAFT_LEADER)
         return;
     if (!raft_config_is_voter(&r->conf, r->id)) {
-        /* Removed or demoted: stop leading (etcd-raft StepDownOnRemoval). Within a joint
-         * configuration an outgoing leader keeps leading until the leave is applied. */
-        raft_become_follower(r, r->term, 0);
+        /* Removed or demoted (within a joint configuration an outgoing leader keeps
+         * leading until the leave is applied). Stepping down at once would strand the
+         * new voters: configurations take effect at apply, and we may be the only one
+         * that knows the change committed — the others would still need our vote, which
+         * our longer log refuses (found by the simulator). So keep leading without
+         * counting ourselves and hand leadership to the most caught-up new voter; the
+         * tick steps us down if that transfer does not finish in an election timeout. */
+        if (r->transferee == 0) {
+            raft_id best = 0;
+            raft_index best_match = 0;
+            for (uint32_t i = 0; i < r->conf.n_voters; i++) {
+                struct progress *pr = raft_progress(r, r->conf.voters[i]);
+                if (pr && (best == 0 || pr->match > best_match)) {
+                    best = pr->id;
+                    best_match = pr->match;
+                }
+            }
+            if (best)
+                membership_transfer(r, best);
+        }
         return;
     }
     /* The quorum changed: entries may now be committed, or followers may need appends. */

@@ -266,8 +266,13 @@ static void tick(struct raft *r)
                 return;
             }
         }
-        /* A transfer that did not finish within an election timeout is abandoned. */
+        /* A transfer that did not finish within an election timeout is abandoned. A
+         * leader no longer in the configuration then steps down anyway. */
         r->transferee = 0;
+        if (!raft_is_promotable(r)) {
+            raft_become_follower(r, r->term, 0);
+            return;
+        }
     }
     if (++r->heartbeat_elapsed >= r->o.heartbeat_ticks) {
         r->heartbeat_elapsed = 0;
@@ -296,11 +301,11 @@ static bool check_term(struct raft *r, const struct raft_msg *m)
         return true;
     }
     if (m->term < r->term) {
-        if ((r->o.check_quorum || r->o.pre_vote) &&
-            (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT)) {
-            /* A stale leader (e.g. healed from a partition) learns our term and steps
-             * down; without this, with CheckQuorum, a node ignoring its votes could keep
-             * the cluster from electing anyone (etcd-raft TestFreeStuckCandidate). */
+        if (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT) {
+            /* A stale leader (healed from a partition, or one that handed over after
+             * removing itself and is no longer replicated to) learns our term and steps
+             * down. With CheckQuorum it is also what frees a node whose votes we ignore
+             * (etcd-raft TestFreeStuckCandidate). */
             raft_send(r, RAFT_MSG_APPEND_RESP, m->from);
         } else if (m->type == RAFT_MSG_PREVOTE) {
             struct raft_msg *resp = raft_send(r, RAFT_MSG_PREVOTE_RESP, m->from);

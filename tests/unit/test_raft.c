@@ -437,18 +437,57 @@ static void joint_consensus_replaces_two_voters(void)
     net_free(&net);
 }
 
-static void a_removed_leader_steps_down(void)
+static void a_removed_leader_hands_over_and_steps_down(void)
 {
     struct net net;
     CHECK_OK(net_init(&net, 3, NULL));
     CHECK_EQ(elect(&net, 1), 1);
     struct raft_change rm = {RAFT_CHANGE_REMOVE, 1};
     CHECK_OK(conf(&net, 1, RAFT_TRANSITION_AUTO, 1, &rm));
+    net_run(&net, 3);
     CHECK(net_status(&net, 1).role != RAFT_LEADER);
-    net_isolate(&net, 1, true);
-    net_run(&net, 40);
     raft_id l = net_leader(&net);
     CHECK(l == 2 || l == 3);
+    CHECK(!raft_config_is_voter(raft_config(net.nodes[l].r), 1));
+    CHECK_OK(net_propose(&net, l, "after"));
+    net_free(&net);
+}
+
+/* The simulator's seed 1632: the leader demotes itself, and the append that would carry
+ * the commit of the change to the other voter is lost. Stepping down at once left that
+ * voter in the old configuration, needing the old leader's vote, which its longer log
+ * refused: no leader ever again. The leader must hand over first. */
+static void a_demoted_leader_does_not_strand_the_remaining_voter(void)
+{
+    struct net net;
+    CHECK_OK(net_init(&net, 2, NULL));
+    CHECK_EQ(elect(&net, 1), 1);
+    struct raft_change ch = {RAFT_CHANGE_ADD_LEARNER, 1};
+    struct raft_conf_change cc = {.transition = RAFT_TRANSITION_AUTO, .n_changes = 1};
+    cc.changes[0] = ch;
+    net_run(&net, 1);
+    struct raft_event ev = {.type = RAFT_EVENT_CONF_CHANGE, .u.conf = &cc};
+    CHECK_OK(net_step(&net, 1, &ev));
+    /* Node 2 receives the change and acknowledges it; the leader's next entry never
+     * reaches node 2, so the leader's log ends up longer. */
+    CHECK_EQ(net_deliver(&net, 1), 1);
+    CHECK_OK(net_propose(&net, 1, "x"));
+    for (uint32_t i = 0; i < net.q_len; i++) {
+        struct net_msg *m = &net.q[(net.q_head + i) % NET_MAX_MSGS];
+        if (m->m.type == RAFT_MSG_APPEND)
+            m->dropped = true;
+    }
+    /* The acknowledgement commits the change at the leader, which applies it; nothing
+     * that would tell node 2 the new commit index gets through for a while. */
+    net.drop_type[RAFT_MSG_APPEND] = true;
+    net.drop_type[RAFT_MSG_HEARTBEAT] = true;
+    net_deliver(&net, 100000);
+    net_heal(&net);
+    net_run(&net, 60);
+    raft_id l = net_leader(&net);
+    CHECK_EQ(l, 2);
+    CHECK(raft_config_is_learner(raft_config(net.nodes[2].r), 1));
+    CHECK_OK(net_propose(&net, 2, "alive"));
     net_free(&net);
 }
 
@@ -606,7 +645,8 @@ static const struct test_case tests[] = {
     TEST(leadership_transfers_to_a_caught_up_follower),
     TEST(a_learner_joins_catches_up_and_is_promoted),
     TEST(joint_consensus_replaces_two_voters),
-    TEST(a_removed_leader_steps_down),
+    TEST(a_removed_leader_hands_over_and_steps_down),
+    TEST(a_demoted_leader_does_not_strand_the_remaining_voter),
     TEST(one_configuration_change_at_a_time),
     TEST(a_follower_behind_compaction_gets_a_snapshot),
     TEST(a_restarted_node_resumes_from_its_boot_state),

@@ -11,14 +11,15 @@
 #ifndef ASPEN_RAFT_CANARY_H
 #define ASPEN_RAFT_CANARY_H
 
-#define ASPEN_CANARY_NONE                    0
-#define ASPEN_CANARY_OLD_TERM_COMMIT         1 /* commit by counting an old-term entry (Fig. 8) */
-#define ASPEN_CANARY_READ_BEFORE_TERM_COMMIT 2 /* ReadIndex before the own-term commit (etcd#7331) */
-#define ASPEN_CANARY_ACK_BEFORE_DURABLE      3 /* ack appends before they are durable */
-#define ASPEN_CANARY_VOTE_NOT_PERSISTED      4 /* grant a vote without persisting it */
-#define ASPEN_CANARY_VOTE_WITHOUT_LOG_CHECK  5 /* grant a vote to a candidate with a stale log */
-#define ASPEN_CANARY_APPLY_UNCOMMITTED       6 /* hand out entries beyond the commit index */
-#define ASPEN_CANARY_COUNT                   7
+#define ASPEN_CANARY_NONE            0
+#define ASPEN_CANARY_OLD_TERM_COMMIT 1 /* commit by counting an old-term entry (Fig. 8) */
+#define ASPEN_CANARY_READ_BEFORE_TERM_COMMIT                                                       \
+    2                                         /* ReadIndex before the own-term commit (etcd#7331) */
+#define ASPEN_CANARY_ACK_BEFORE_DURABLE     3 /* ack appends before they are durable */
+#define ASPEN_CANARY_VOTE_NOT_PERSISTED     4 /* grant a vote without persisting it */
+#define ASPEN_CANARY_VOTE_WITHOUT_LOG_CHECK 5 /* grant a vote to a candidate with a stale log */
+#define ASPEN_CANARY_APPLY_UNCOMMITTED      6 /* hand out entries beyond the commit index */
+#define ASPEN_CANARY_COUNT                  7
 
 #ifndef ASPEN_CANARY
 #define ASPEN_CANARY ASPEN_CANARY_NONE

@@ -9,3 +9,8 @@ echo "commit:  $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo
 echo "== BLAKE3 (official C implementation, SIMD dispatch)"
 "$build/bench/bench_blake3" "$@"
+echo
+echo "== raft core alone (3 nodes in one thread, zero-cost network and storage)"
+"$build/bench/bench_raft" --seconds 2 --batch 256
+"$build/bench/bench_raft" --seconds 2 --batch 16
+"$build/bench/bench_raft" --seconds 2 --batch 1

@@ -122,6 +122,16 @@ static inline int reader_u8(struct reader *r, uint8_t *out)
     return 0;
 }
 
+static inline int reader_be16(struct reader *r, uint16_t *out)
+{
+    if (r->left < 2)
+        return ASPEN_E_TRUNCATED;
+    *out = be16_load(r->ptr);
+    r->ptr += 2;
+    r->left -= 2;
+    return 0;
+}
+
 static inline int reader_be32(struct reader *r, uint32_t *out)
 {
     if (r->left < 4)

@@ -33,6 +33,7 @@
 
 #include "base/constants.h"
 #include "base/rand.h"
+#include <aspen/error.h>
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -101,6 +102,9 @@ struct raft_conf_change {
     uint32_t n_changes;
     struct raft_change changes[ASPEN_RAFT_MAX_CHANGES];
 };
+
+/* Bytes an encoded raft_conf_change needs at most (raft_conf_change_encode). */
+#define RAFT_CONF_CHANGE_MAX_BYTES (8 + 9 * ASPEN_RAFT_MAX_CHANGES)
 
 /* ---------------------------------------------------------------------------------------
  * Persistent state
@@ -299,9 +303,11 @@ struct raft_options {
  * from constants.h) for member `id` with the given random source. */
 void raft_options_default(struct raft_options *opts, raft_id id, struct aspen_random random);
 
-/* What the shell recovered from storage (all zero for a brand-new member that will be
- * told its configuration by a snapshot from the leader). A new cluster is bootstrapped by
- * giving every founding member snapshot {index 0, term 0, config = the founders}. */
+/* What the shell recovered from storage. A brand-new member that joins an existing
+ * cluster starts from all zeros and learns everything from the leader. A new cluster's
+ * founders all start from raft_bootstrap(): one committed configuration entry at index 1,
+ * so that joiners replaying the log from index 1 learn the founders too (a configuration
+ * kept only in a snapshot at index 0 would never reach them). */
 struct raft_boot {
     struct raft_hard_state hard_state;
     struct raft_snapshot_meta snapshot;
@@ -312,6 +318,12 @@ struct raft_boot {
 
 struct raft;
 
+/* Fills *boot (and *entry, whose data is `buf`) for a founding member of a new cluster
+ * whose voters are founders[0..n). Every founder must use the same list. Errors:
+ * ASPEN_E_INVALID (n == 0, n > ASPEN_MAX_VOTERS, zero or duplicate ids). */
+int raft_bootstrap(const raft_id *founders, uint32_t n, uint8_t buf[RAFT_CONF_CHANGE_MAX_BYTES],
+                   struct raft_entry *entry, struct raft_boot *boot);
+
 /* Creates a core. On success *out belongs to the caller (raft_free). Errors:
  * ASPEN_E_INVALID (bad options or inconsistent boot state), ASPEN_E_NOMEM. */
 int raft_create(struct raft **out, const struct raft_options *opts, const struct raft_boot *boot);
@@ -319,9 +331,11 @@ int raft_create(struct raft **out, const struct raft_options *opts, const struct
 void raft_free(struct raft *r);
 
 /* Processes one event and fills *update (owned by the core, valid until the next call).
- * Errors leave the core unchanged and *update empty: ASPEN_E_NOT_LEADER (with
- * update->leader as a hint), ASPEN_E_BUSY (limits, transfer or conf change in progress),
- * ASPEN_E_INVALID (malformed event), ASPEN_E_TOO_LARGE, ASPEN_E_NOMEM. */
+ * The update is valid and must be processed whatever the return value: even a refused
+ * event may come with committed entries handed out. Errors mean the event itself had no
+ * effect: ASPEN_E_NOT_LEADER (update->leader is a hint), ASPEN_E_BUSY (limits, transfer or
+ * configuration change in progress), ASPEN_E_INVALID (malformed event), ASPEN_E_TOO_LARGE,
+ * ASPEN_E_NOMEM. */
 int raft_step(struct raft *r, const struct raft_event *ev, const struct raft_update **update);
 
 /* ---------------------------------------------------------------------------------------
@@ -353,8 +367,8 @@ bool raft_config_is_voter(const struct raft_config *cfg, raft_id id);
 bool raft_config_is_learner(const struct raft_config *cfg, raft_id id);
 
 /* Encodes/decodes a raft_conf_change as stored in a RAFT_ENTRY_CONF entry. encode needs
- * RAFT_CONF_CHANGE_MAX_BYTES of space and returns the length used. */
-#define RAFT_CONF_CHANGE_MAX_BYTES (8 + 9 * ASPEN_RAFT_MAX_CHANGES)
+ * RAFT_CONF_CHANGE_MAX_BYTES of space and returns the length used; decode returns
+ * ASPEN_E_MALFORMED / ASPEN_E_TRUNCATED / ASPEN_E_TOO_LARGE on bad input. */
 size_t raft_conf_change_encode(const struct raft_conf_change *cc, uint8_t *out);
 int raft_conf_change_decode(const uint8_t *data, size_t len, struct raft_conf_change *cc);
 

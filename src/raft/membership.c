@@ -1,0 +1,156 @@
+/*
+ * Membership changes (thesis chapter 4) and leadership transfer (thesis §3.10).
+ *
+ * A change is proposed as a RAFT_ENTRY_CONF entry and takes effect when it is applied,
+ * on every member alike (etcd-raft's model): the configuration in force is always the
+ * one at the applied index, so it becomes durable together with the state machine and
+ * needs no rollback when an uncommitted entry is truncated (canonical/raft#323). Only
+ * one change may be pending at a time. A leader that applies a configuration without
+ * itself as a voter steps down; one that applies a joint configuration with auto-leave
+ * proposes the leave itself.
+ *
+ * A transfer catches the target up, then sends it TimeoutNow so it campaigns at once,
+ * bypassing PreVote and the followers' leader lease; the leader refuses proposals
+ * meanwhile, and gives up after an election timeout.
+ */
+#include "raft/internal.h"
+
+#include "base/assert.h"
+#include "base/mem.h"
+
+#include <string.h>
+
+int membership_sync_progress(struct raft *r)
+{
+    raft_id ids[ASPEN_MAX_MEMBERS + ASPEN_MAX_VOTERS];
+    uint32_t n = config_members(&r->conf, ids);
+    struct progress *prs = n ? mem_calloc(n, sizeof(*prs)) : NULL;
+    if (n && !prs)
+        return ASPEN_E_NOMEM;
+    raft_index next = log_last_index(&r->log) + 1;
+    for (uint32_t i = 0; i < n; i++) {
+        struct progress *old = raft_progress(r, ids[i]);
+        if (old) {
+            prs[i] = *old;
+            continue;
+        }
+        int rc = progress_init(&prs[i], ids[i], next, r->o.max_inflight_msgs);
+        if (rc) {
+            for (uint32_t j = 0; j < i; j++)
+                if (!raft_progress(r, prs[j].id))
+                    progress_release(&prs[j]);
+            mem_free(prs);
+            return rc;
+        }
+        if (ids[i] == r->id) {
+            prs[i].match = r->durable;
+            if (r->role == RAFT_LEADER)
+                progress_become_replicate(&prs[i]);
+        }
+        prs[i].recent_active = true; /* a newcomer gets an election timeout's grace */
+    }
+    for (uint32_t i = 0; i < r->n_prs; i++)
+        if (!config_has(ids, n, r->prs[i].id))
+            progress_release(&r->prs[i]);
+    mem_free(r->prs);
+    r->prs = prs;
+    r->n_prs = n;
+    return 0;
+}
+
+int membership_propose(struct raft *r, const struct raft_conf_change *cc)
+{
+    if (r->role != RAFT_LEADER)
+        return ASPEN_E_NOT_LEADER;
+    if (r->transferee || r->pending_conf_index > r->applied)
+        return ASPEN_E_BUSY;
+    struct raft_config next = r->conf;
+    int rc = config_apply(&next, cc);
+    if (rc)
+        return rc;
+    uint8_t buf[RAFT_CONF_CHANGE_MAX_BYTES];
+    struct raft_proposal p = {.data = buf, .len = (uint32_t)raft_conf_change_encode(cc, buf)};
+    rc = replication_propose(r, &p, 1, RAFT_ENTRY_CONF);
+    if (rc)
+        return rc;
+    r->pending_conf_index = r->up.proposed_index;
+    return 0;
+}
+
+void membership_apply(struct raft *r, const struct raft_entry *e)
+{
+    struct raft_conf_change cc;
+    /* A change that does not decode or apply is skipped by every member alike: all of
+     * them hold the same configuration at this index, so they all decide the same. */
+    if (raft_conf_change_decode(e->data, e->len, &cc))
+        return;
+    if (config_apply(&r->conf, &cc))
+        return;
+    /* Every member must switch at this index; one that cannot is better dead than
+     * diverging. */
+    int rc = membership_sync_progress(r);
+    ASPEN_ASSERT(rc == 0 && "out of memory applying a configuration change");
+    r->config_changed = true;
+}
+
+void membership_after_apply(struct raft *r)
+{
+    if (r->role != RAFT_LEADER)
+        return;
+    if (!raft_config_is_voter(&r->conf, r->id)) {
+        /* Removed or demoted: stop leading (etcd-raft StepDownOnRemoval). Within a joint
+         * configuration an outgoing leader keeps leading until the leave is applied. */
+        raft_become_follower(r, r->term, 0);
+        return;
+    }
+    /* The quorum changed: entries may now be committed, or followers may need appends. */
+    if (r->config_changed && replication_maybe_commit(r))
+        replication_bcast_append(r, true);
+    /* Checked on every apply, not only when the joint entry is applied: a leader elected
+     * while the joint configuration was already in force must leave it too. */
+    if (config_is_joint(&r->conf) && r->conf.auto_leave && r->applied >= r->pending_conf_index) {
+        struct raft_conf_change leave = {.transition = RAFT_TRANSITION_AUTO, .n_changes = 0};
+        raft_id transferee = r->transferee;
+        r->transferee = 0; /* the leave must not be refused by a transfer in progress */
+        uint8_t buf[RAFT_CONF_CHANGE_MAX_BYTES];
+        struct raft_proposal p = {.data = buf,
+                                  .len = (uint32_t)raft_conf_change_encode(&leave, buf)};
+        /* The step's own proposal (if any) keeps its place in the update. */
+        raft_index pi = r->up.proposed_index;
+        raft_term pt = r->up.proposed_term;
+        /* On failure (limits, memory) the leave is retried at the next apply. */
+        if (replication_propose(r, &p, 1, RAFT_ENTRY_CONF) == 0)
+            r->pending_conf_index = r->up.proposed_index;
+        r->transferee = transferee;
+        r->up.proposed_index = pi;
+        r->up.proposed_term = pt;
+    }
+}
+
+int membership_transfer(struct raft *r, raft_id target)
+{
+    if (r->role != RAFT_LEADER)
+        return ASPEN_E_NOT_LEADER;
+    if (target == r->id)
+        return 0;
+    if (!raft_config_is_voter(&r->conf, target))
+        return ASPEN_E_INVALID;
+    struct progress *pr = raft_progress(r, target);
+    ASPEN_ASSERT(pr);
+    r->transferee = target;
+    r->election_elapsed = 0; /* the transfer's deadline: one election timeout */
+    r->lease_until = 0;      /* the target will ignore the lease: so must we */
+    if (pr->match == log_last_index(&r->log))
+        raft_send(r, RAFT_MSG_TIMEOUT_NOW, target);
+    else
+        replication_send_append(r, pr, true);
+    return 0;
+}
+
+void membership_on_timeout_now(struct raft *r, const struct raft_msg *m)
+{
+    (void)m;
+    if (r->role == RAFT_LEADER || !raft_is_promotable(r))
+        return;
+    election_campaign(r, false, true);
+}

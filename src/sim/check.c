@@ -23,6 +23,7 @@
 
 #include <aspen/error.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 int check_init(struct check *c)
@@ -209,19 +210,54 @@ static bool quorum_covered(const struct sim *s, const raft_id *ids, uint32_t n_i
     return n_ids == 0 || *have >= n_ids - (n_ids / 2 + 1) + 1;
 }
 
-static void check_durable(struct sim *s, const struct raft_config *cfg, raft_index index,
-                          raft_term term, const char *when)
+/* "n1:7/2s0 n2:5/2s3 ..." — each member's durable last index/term and snapshot index. */
+static void describe_durable(const struct sim *s, char *out, size_t len)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (uint32_t i = 0; i < s->p.slots && used < len; i++) {
+        const struct disk_image *im = &s->nodes[i].disk.durable;
+        raft_index last = disk_log_last(&im->log);
+        const struct raft_entry *e = disk_log_at(&im->log, last);
+        int n = snprintf(out + used, len - used, " n%u:%" PRIu64 "/%" PRIu64 "s%" PRIu64, i + 1,
+                         last, e ? e->term : im->snap.term, im->snap.index);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+}
+
+static bool config_covered(const struct sim *s, const struct raft_config *cfg, raft_index index,
+                           raft_term term)
 {
     uint32_t have;
-    if (!quorum_covered(s, cfg->voters, cfg->n_voters, index, term, &have))
-        sim_violation(s, "committed entry not durable",
-                      "%s: entry %" PRIu64 "/%" PRIu64 " is durable on only %u of %u voters", when,
-                      index, term, have, cfg->n_voters);
-    else if (!quorum_covered(s, cfg->outgoing, cfg->n_outgoing, index, term, &have))
-        sim_violation(s, "committed entry not durable",
-                      "%s: entry %" PRIu64 "/%" PRIu64
-                      " is durable on only %u of %u outgoing voters",
-                      when, index, term, have, cfg->n_outgoing);
+    return quorum_covered(s, cfg->voters, cfg->n_voters, index, term, &have) &&
+           quorum_covered(s, cfg->outgoing, cfg->n_outgoing, index, term, &have);
+}
+
+/* Checks coverage under cfg unless `alt` (may be NULL) is covered. */
+static void check_durable(struct sim *s, const struct raft_config *cfg,
+                          const struct raft_config *alt, raft_index index, raft_term term,
+                          const char *when)
+{
+    if (alt && config_covered(s, alt, index, term))
+        return;
+    uint32_t have, of = 0;
+    const char *which = NULL;
+    if (!quorum_covered(s, cfg->voters, cfg->n_voters, index, term, &have)) {
+        which = "voters";
+        of = cfg->n_voters;
+    } else if (!quorum_covered(s, cfg->outgoing, cfg->n_outgoing, index, term, &have)) {
+        which = "outgoing voters";
+        of = cfg->n_outgoing;
+    }
+    if (!which)
+        return;
+    char durable[256];
+    describe_durable(s, durable, sizeof(durable));
+    sim_violation(s, "committed entry not durable",
+                  "%s: entry %" PRIu64 "/%" PRIu64 " is durable on only %u of %u %s; durable:%s",
+                  when, index, term, have, of, which, durable);
 }
 
 void check_apply(struct sim *s, const struct sim_node *n, raft_index index, raft_term term,
@@ -235,7 +271,9 @@ void check_apply(struct sim *s, const struct sim_node *n, raft_index index, raft
         *rec = (struct check_commit){.term = term, .chain = chain, .digest = digest, .set = true};
         if (index > c->max_committed)
             c->max_committed = index;
-        check_durable(s, raft_config(n->raft), index, term, "first applied");
+        /* Committed under the configuration before this step or the one after it (a
+         * change handed out in this step): either must have it on every quorum. */
+        check_durable(s, raft_config(n->raft), &n->cfg_before, index, term, "first applied");
         return;
     }
     if (rec->term != term || rec->chain != chain)
@@ -287,7 +325,7 @@ void check_committed_durable(struct sim *s)
     if (!best)
         return;
     const struct check_commit *rec = &c->commit[c->max_committed];
-    check_durable(s, raft_config(best->raft), c->max_committed, rec->term, "after a crash");
+    check_durable(s, raft_config(best->raft), NULL, c->max_committed, rec->term, "after a crash");
 }
 
 void check_node(struct sim *s, struct sim_node *n)

@@ -164,6 +164,10 @@ struct sim_node {
     raft_term term;
     raft_id leader;
     raft_index commit;
+    /* The configuration in force before the current step: entries handed out in a step
+     * were committed under it, even if they change it (configurations take effect as
+     * their entries are handed out). */
+    struct raft_config cfg_before;
 };
 
 /* ---- clients (workload.c) ---- */

@@ -23,9 +23,26 @@ void disk_init(struct disk *d, const struct disk_params *p, uint64_t seed)
     model_init(&d->durable.sm);
 }
 
-void disk_bootstrap(struct disk *d, const struct raft_config *config)
+static int log_append(struct disk_log *l, struct raft_entry *e);
+
+int disk_bootstrap(struct disk *d, const struct raft_boot *boot)
 {
-    d->durable.snap = (struct raft_snapshot_meta){.index = 0, .term = 0, .config = *config};
+    d->durable.hs = boot->hard_state;
+    d->durable.snap = boot->snapshot;
+    d->durable.log.first = boot->snapshot.index + 1;
+    struct raft_entry *copy = disk_entries_dup(boot->entries, boot->n_entries);
+    if (boot->n_entries && !copy)
+        return ASPEN_E_NOMEM;
+    for (size_t i = 0; i < boot->n_entries; i++) {
+        int rc = log_append(&d->durable.log, &copy[i]);
+        if (rc) {
+            disk_entries_free(copy, boot->n_entries);
+            return rc;
+        }
+    }
+    disk_entries_free(copy, boot->n_entries);
+    d->durable.applied = boot->applied;
+    return 0;
 }
 
 /* ---- entries and logs ---- */
@@ -228,15 +245,10 @@ static int land(struct disk *d, struct disk_write *w)
         } else {
             model_init(&im->sm);
         }
-        /* Keep the log suffix only if it continues the snapshot (the entry at its index
-         * has its term, thesis §5.4.3 / hashicorp#704); otherwise the log restarts. */
-        const struct raft_entry *at = disk_log_at(&im->log, m->index);
-        if (at && at->term == m->term) {
-            log_compact(&im->log, m->index);
-        } else {
-            log_truncate(&im->log, im->log.first);
-            im->log.first = m->index + 1;
-        }
+        /* Installing empties the log (raft.h contract): entries after the snapshot
+         * come from the leader again. */
+        log_truncate(&im->log, im->log.first);
+        im->log.first = m->index + 1;
         im->applied = m->index;
         im->snap = *m;
         mem_free(im->snap_blob);

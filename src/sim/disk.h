@@ -40,7 +40,7 @@ struct disk_log {
 /* The durable image. */
 struct disk_image {
     struct raft_hard_state hs;
-    struct raft_snapshot_meta snap; /* index 0: only the bootstrap configuration */
+    struct raft_snapshot_meta snap; /* index 0: none yet */
     uint8_t *snap_blob;             /* owned; NULL: the initial state */
     size_t snap_len;
     struct disk_log log; /* entries snap.index + 1 .. */
@@ -105,8 +105,9 @@ struct disk {
 /* An empty disk (a brand-new member: all zero). Allocates nothing. */
 void disk_init(struct disk *d, const struct disk_params *p, uint64_t seed);
 
-/* Writes the bootstrap snapshot {index 0, term 0, config} of a founding member. */
-void disk_bootstrap(struct disk *d, const struct raft_config *config);
+/* Makes the durable image a founding member's initial state (raft_bootstrap's boot
+ * record: its hard state and log). 0 or ASPEN_E_NOMEM. */
+int disk_bootstrap(struct disk *d, const struct raft_boot *boot);
 
 /* Frees everything, pending writes included. */
 void disk_release(struct disk *d);

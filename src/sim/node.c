@@ -431,19 +431,14 @@ static void install_live(struct sim *s, struct sim_node *n, const struct raft_sn
         model_init(&n->sm);
     }
     check_install(s, n, m->index, m->term, model_sm_ops.digest(&n->sm));
-    raft_term t;
-    if (live_log_term(&n->log, m->index, &t) && t == m->term && m->index <= live_last(&n->log)) {
-        live_compact(&n->log, m->index);
-    } else {
-        uint64_t chain = 0;
-        if (m->index && !check_chain_of(&s->chk, m->index, m->term, &chain))
-            sim_violation(s, "log matching",
-                          "n%u installs snapshot %" PRIu64 "/%" PRIu64
-                          " of an entry no node ever had",
-                          n->slot + 1, m->index, m->term);
-        check_truncate(s, n, n->log.base + 1, m->index);
-        live_reset(&n->log, m->index, m->term, chain);
-    }
+    /* Installing empties the log (raft.h contract). */
+    uint64_t chain = 0;
+    if (m->index && !check_chain_of(&s->chk, m->index, m->term, &chain))
+        sim_violation(s, "log matching",
+                      "n%u installs snapshot %" PRIu64 "/%" PRIu64 " of an entry no node ever had",
+                      n->slot + 1, m->index, m->term);
+    check_truncate(s, n, n->log.base + 1, m->index);
+    live_reset(&n->log, m->index, m->term, chain);
     n->applied = m->index;
     /* Proposals inside the snapshot can no longer be told apart: their clients time out
      * and the outcome stays unknown. */
@@ -550,9 +545,9 @@ static void take_snapshot(struct sim *s, struct sim_node *n)
 }
 
 static void process(struct sim *s, struct sim_node *n, const struct raft_update *u,
-                    struct step_ctx *ctx)
+                    struct step_ctx *ctx, int rc_step)
 {
-    if (ctx && ctx->propose) {
+    if (ctx && ctx->propose && rc_step == 0) {
         if (n->n_props == NODE_MAX_PROPOSALS)
             n->n_props--; /* forget the newest-but-one; its client will time out */
         n->props[n->n_props++] = (struct proposal){.index = u->proposed_index,
@@ -699,19 +694,18 @@ static int step(struct sim *s, struct sim_node *n, const struct raft_event *ev,
                 struct step_ctx *ctx)
 {
     const struct raft_update *u = NULL;
+    n->cfg_before = *raft_config(n->raft);
     int rc = raft_step(n->raft, ev, &u);
-    if (rc) {
-        if (ctx && u)
-            ctx->hint = u->leader;
-        return rc;
-    }
     if (!u) {
-        sim_violation(s, "step contract", "n%u: raft_step returned 0 without an update",
-                      n->slot + 1);
+        sim_violation(s, "step contract", "n%u: raft_step returned %s without an update",
+                      n->slot + 1, aspen_err_name(rc));
         return ASPEN_E_INTERNAL;
     }
-    process(s, n, u, ctx);
-    return 0;
+    if (rc && ctx)
+        ctx->hint = u->leader;
+    /* Even a refused event's update must be processed: it may hand out entries. */
+    process(s, n, u, ctx, rc);
+    return rc;
 }
 
 int node_step(struct sim *s, struct sim_node *n, const struct raft_event *ev, raft_id *leader_hint)

@@ -228,9 +228,15 @@ static int setup(struct sim *s)
     sim_stream(&s->r_member, s->seed, SIM_STREAM_MEMBERSHIP, 0);
     sim_stream(&s->r_client_net, s->seed, SIM_STREAM_CLIENT_NET, 0);
 
-    struct raft_config founders = {.n_voters = p->nodes};
+    raft_id founders[ASPEN_SIM_MAX_NODES];
     for (uint32_t i = 0; i < p->nodes; i++)
-        founders.voters[i] = i + 1;
+        founders[i] = i + 1;
+    uint8_t conf_buf[RAFT_CONF_CHANGE_MAX_BYTES];
+    struct raft_entry conf_entry;
+    struct raft_boot boot;
+    rc = raft_bootstrap(founders, p->nodes, conf_buf, &conf_entry, &boot);
+    if (rc)
+        return rc;
     for (uint32_t i = 0; i < p->slots; i++) {
         struct sim_node *n = &s->nodes[i];
         n->slot = i;
@@ -248,8 +254,11 @@ static int setup(struct sim *s)
         struct rng dr;
         sim_stream(&dr, s->seed, SIM_STREAM_DISK, i);
         disk_init(&n->disk, &p->disk, rng_next(&dr));
-        if (i < p->nodes)
-            disk_bootstrap(&n->disk, &founders);
+        if (i < p->nodes) {
+            rc = disk_bootstrap(&n->disk, &boot);
+            if (rc)
+                return rc;
+        }
     }
     for (uint32_t i = 0; i < p->slots; i++) {
         rc = node_start(s, &s->nodes[i]);

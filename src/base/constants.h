@@ -256,6 +256,12 @@
  * outstanding per round trip; a queue this deep means persistence stopped completing. */
 #define ASPEN_SIM_MAX_PENDING_WRITES 4096
 
+/* Back-pressure: a node whose disk has this many pending writes stops taking messages
+ * (they are dropped, as a full socket buffer would), keeping the rest of the queue for
+ * what cannot be refused — ticks, completions and client requests that already stepped
+ * the core. An append storm on a slow disk must not overflow the queue. */
+#define ASPEN_SIM_BACKPRESSURE_WRITES (ASPEN_SIM_MAX_PENDING_WRITES - 512)
+
 /* Events held for a paused node (deliveries, completions, client requests). Beyond this
  * the oldest network messages are dropped, as a full socket buffer would. */
 #define ASPEN_SIM_MAX_DEFERRED_EVENTS 8192
@@ -325,6 +331,9 @@ _Static_assert(ASPEN_SUBSPACE_MAX_PREFIX_BYTES < ASPEN_MAX_KEY_BYTES,
 _Static_assert(ASPEN_PEER_BACKOFF_MIN_MS < ASPEN_PEER_BACKOFF_MAX_MS, "backoff range");
 _Static_assert(ASPEN_SIM_MAX_NODES <= ASPEN_MAX_VOTERS, "every simulated slot may become a voter");
 _Static_assert(ASPEN_SIM_MAX_NODES < 256, "the simulator's trace stores a node slot in a byte");
+_Static_assert(ASPEN_SIM_BACKPRESSURE_WRITES > 0 &&
+                   ASPEN_SIM_BACKPRESSURE_WRITES < ASPEN_SIM_MAX_PENDING_WRITES,
+               "back-pressure must leave room in the disk queue");
 _Static_assert(ASPEN_SIM_MAX_CLIENTS < 256, "the simulator's trace stores a client in a byte");
 _Static_assert(ASPEN_LEASE_READ_MAX_DRIFT_MS < ASPEN_RAFT_FAST_ELECTION_MIN_MS,
                "lease reads are unsafe if drift can exceed an election timeout");

@@ -783,6 +783,8 @@ static void on_deliver(struct sim *s, struct sim_node *n, const struct sim_event
         why = TR_DROP_CUT;
     else if (!n->up)
         why = TR_DROP_DOWN;
+    else if (n->disk.n >= ASPEN_SIM_BACKPRESSURE_WRITES)
+        why = TR_DROP_BUSY;
     if (why >= 0) {
         s->res->msgs_dropped++;
         sim_trace(s, TR_DROP, &s->nodes[from], (uint8_t)(n->slot + 1), type, (uint64_t)why, 0);
@@ -808,7 +810,8 @@ static void on_deliver(struct sim *s, struct sim_node *n, const struct sim_event
             return;
         }
     }
-    sim_trace(s, TR_RECV, n, (uint8_t)(from + 1), m.type, m.term, m.index);
+    sim_trace(s, TR_RECV, n, (uint8_t)(from + 1), m.type | (m.reject ? 0x100u : 0u), m.term,
+              m.index);
     struct raft_event rev = {.type = RAFT_EVENT_RECEIVE};
     rev.u.msg = &m;
     (void)node_step(s, n, &rev, NULL);
@@ -865,6 +868,10 @@ void node_client_request(struct sim *s, struct sim_node *n, uint8_t client, uint
         return; /* the client times out */
     const struct history_op *op = &s->hist.ops[op_id];
     struct step_ctx ctx = {.client = client, .op_id = op_id};
+    if (n->disk.n >= ASPEN_SIM_BACKPRESSURE_WRITES) {
+        workload_reply(s, n, client, op_id, REPLY_BUSY, 0, false, 0, 0, 0);
+        return;
+    }
     int rc;
     if (op->kind == MODEL_OP_GET) {
         if (n->n_reads == NODE_MAX_READS) {

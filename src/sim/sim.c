@@ -191,9 +191,11 @@ static void describe(const struct sim *s, FILE *f)
     const struct sim_params *p = &s->p;
     fprintf(f,
             "  cluster: %u voters + %u spares, election %u ticks, heartbeat %u, prevote %d, "
-            "checkquorum %d, lease %d, snapshot every %" PRIu64 " keep %" PRIu64 "\n",
+            "checkquorum %d, lease %d, snapshot every %" PRIu64 " keep %" PRIu64
+            ", msg entries %u, inflight %u\n",
             p->nodes, p->slots - p->nodes, p->election_ticks, p->heartbeat_ticks, p->pre_vote,
-            p->check_quorum, p->lease_reads, p->snapshot_threshold, p->snapshot_keep);
+            p->check_quorum, p->lease_reads, p->snapshot_threshold, p->snapshot_keep,
+            p->max_msg_entries, p->max_inflight_msgs);
     fprintf(f,
             "  network: delay %" PRIu64 "-%" PRIu64 " us, tail %u, loss %u, dup %u, capacity %u, "
             "fifo %d; disk %" PRIu64 "-%" PRIu64 " us slow %u x%u lose-unsynced %d\n",
@@ -280,6 +282,45 @@ static void teardown(struct sim *s)
     check_release(&s->chk);
 }
 
+static void print_ids(FILE *f, const char *name, const raft_id *ids, uint32_t n)
+{
+    if (n == 0)
+        return;
+    fprintf(f, " %s=", name);
+    for (uint32_t i = 0; i < n; i++)
+        fprintf(f, "%s%" PRIu64, i ? "," : "", ids[i]);
+}
+
+/* One line per node: what the core and the disk look like now. */
+static void print_nodes(const struct sim *s, FILE *f)
+{
+    for (uint32_t i = 0; i < s->p.slots; i++) {
+        const struct sim_node *n = &s->nodes[i];
+        const struct disk_image *im = &n->disk.durable;
+        fprintf(f, "  n%u: ", i + 1);
+        if (!n->up || !n->raft) {
+            fprintf(f, "down;");
+        } else {
+            struct raft_status st;
+            raft_status(n->raft, &st);
+            const struct raft_config *c = raft_config(n->raft);
+            fprintf(f,
+                    "%s role=%u term=%" PRIu64 " leader=%" PRIu64 " commit=%" PRIu64
+                    " applied=%" PRIu64 " log=%" PRIu64 "..%" PRIu64 " durable=%" PRIu64 ";",
+                    n->paused ? "PAUSED" : "up", st.role, st.hard_state.term, st.leader,
+                    st.hard_state.commit, st.applied, st.first_index, st.last_index,
+                    st.durable_index);
+            print_ids(f, "voters", c->voters, c->n_voters);
+            print_ids(f, "outgoing", c->outgoing, c->n_outgoing);
+            print_ids(f, "learners", c->learners, c->n_learners);
+            print_ids(f, "learners_next", c->learners_next, c->n_learners_next);
+            fprintf(f, ";");
+        }
+        fprintf(f, " disk: last=%" PRIu64 " applied=%" PRIu64 " snapshot=%" PRIu64 " pending=%zu\n",
+                disk_log_last(&im->log), im->applied, im->snap.index, n->disk.n);
+    }
+}
+
 static void report(const struct sim *s)
 {
     const struct sim_result *res = s->res;
@@ -290,6 +331,7 @@ static void report(const struct sim *s)
             " events; replay: aspen-sim --seed %" PRIu64 " --trace\n",
             s->now_ns / 1000000000u, (s->now_ns / 1000u) % 1000000u, res->events, s->seed);
     describe(s, f);
+    print_nodes(s, f);
     fprintf(f, "  recent events (time node role+term commit applied event):\n");
     trace_dump(&s->trace, f, 48);
 }
@@ -343,8 +385,12 @@ int sim_run(uint64_t seed, const struct sim_options *opt, struct sim_result *res
     if (res->violation)
         report(s);
     rc = s->internal_error;
-    if (rc)
+    if (rc) {
         fprintf(s->out, "seed=%" PRIu64 " SIMULATOR ERROR: %s\n", seed, res->detail);
+        describe(s, s->out);
+        print_nodes(s, s->out);
+        trace_dump(&s->trace, s->out, 24);
+    }
     teardown(s);
     mem_free(s);
     return rc;

@@ -45,8 +45,12 @@ void trace_add(struct trace *t, const struct trace_rec *r)
     h = sim_hash_u64(h, r->commit);
     h = sim_hash_u64(h, r->applied);
     t->digest = h;
-    t->ring[t->count % ASPEN_SIM_TRACE_RING] = *r;
-    t->count++;
+    /* Ticks go into the digest but not the ring: they would crowd out the events that
+     * explain a violation. */
+    if (r->kind != TR_TICK) {
+        t->ring[t->count % ASPEN_SIM_TRACE_RING] = *r;
+        t->count++;
+    }
     if (t->print && (r->kind != TR_TICK || t->print_ticks)) {
         char line[256];
         trace_format(r, line, sizeof(line));
@@ -69,8 +73,8 @@ void trace_format(const struct trace_rec *r, char *out, size_t len)
     const char *kn = r->kind < TR_KIND_COUNT ? kind_name[r->kind] : "?";
     switch (r->kind) {
     case TR_RECV:
-        snprintf(detail, sizeof(detail), "%s from=n%u term=%" PRIu64 " index=%" PRIu64,
-                 msg_type_name(r->a), r->peer, r->b, r->c);
+        snprintf(detail, sizeof(detail), "%s%s from=n%u term=%" PRIu64 " index=%" PRIu64,
+                 msg_type_name(r->a & 0xff), r->a & 0x100 ? " REJECT" : "", r->peer, r->b, r->c);
         break;
     case TR_DROP:
         snprintf(detail, sizeof(detail), "%s to=n%u why=%" PRIu64, msg_type_name(r->a), r->peer,

@@ -19,7 +19,7 @@
 
 enum trace_kind {
     TR_TICK = 0,
-    TR_RECV,      /* peer = from; a = msg type, b = msg term, c = msg index */
+    TR_RECV,      /* peer = from; a = msg type | 0x100 if reject, b = term, c = index */
     TR_DROP,      /* peer = to; a = msg type, b = why (enum below) */
     TR_PERSIST,   /* a = persist index, b = entries, c = committed entries */
     TR_ROLE,      /* a = role, b = term, c = leader id */
@@ -50,6 +50,7 @@ enum trace_drop {
     TR_DROP_CUT = 1,    /* the link was cut while it was in flight */
     TR_DROP_DOWN = 2,   /* the receiver was down */
     TR_DROP_PAUSED = 3, /* the receiver's buffer overflowed during a pause */
+    TR_DROP_BUSY = 4,   /* the receiver's disk queue is full (back-pressure) */
 };
 
 struct trace_rec {
@@ -64,7 +65,7 @@ struct trace_rec {
 
 struct trace {
     struct trace_rec ring[ASPEN_SIM_TRACE_RING];
-    uint64_t count;
+    uint64_t count; /* records in the ring so far (ticks are not kept) */
     uint64_t digest;
     FILE *print; /* non-NULL: print every record here as it is added */
     bool print_ticks;

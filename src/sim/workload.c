@@ -52,8 +52,14 @@ static void remember(struct sim *s, uint8_t key, uint64_t value)
 
 static void issue(struct sim *s, struct sim_client *c)
 {
-    if (s->phase == PHASE_DRAIN || s->hist.n >= s->hist.max)
+    /* The safety phase leaves an eighth of the history for the liveness phase, whose
+     * writes prove the cluster recovered. */
+    size_t limit = s->phase == PHASE_SAFETY ? s->hist.max - s->hist.max / 8 : s->hist.max;
+    if (s->phase == PHASE_DRAIN || s->hist.n >= limit) {
+        if (s->phase == PHASE_SAFETY)
+            schedule_next(s, c, s->p.op_timeout_ns); /* idle until the liveness phase */
         return;
+    }
     const struct sim_params *p = &s->p;
     struct history_op op = {.client = c->id, .key = (uint8_t)rng_below(&c->rng, p->keys)};
     if (rng_ratio(&c->rng, p->read_permille, 1000)) {

@@ -14,3 +14,6 @@ echo "== raft core alone (3 nodes in one thread, zero-cost network and storage)"
 "$build/bench/bench_raft" --seconds 2 --batch 256
 "$build/bench/bench_raft" --seconds 2 --batch 16
 "$build/bench/bench_raft" --seconds 2 --batch 1
+echo
+echo "== CRC-32C (SSE4.2 and portable slicing-by-8)"
+"$build/bench/bench_crc32c"

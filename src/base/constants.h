@@ -116,6 +116,15 @@
 #define ASPEN_RAFT_MAX_INFLIGHT_MSGS   256
 #define ASPEN_RAFT_MAX_INFLIGHT_BYTES  (64 * ASPEN_MIB)
 
+/* Largest encoded raft message (src/raft/codec.h): the entry payload of a full message
+ * plus slack for everything else in the frame — the fixed header, the 21-byte header of
+ * each of up to ASPEN_RAFT_MAX_ENTRIES_PER_MSG entries and a full configuration, about
+ * 22 KiB in all (codec.c checks its exact worst case against the slack). A decoder refuses
+ * a larger frame before reading it, so a peer cannot make us buffer more than this. */
+#define ASPEN_RAFT_MSG_FRAME_SLACK_BYTES (64 * ASPEN_KIB)
+#define ASPEN_RAFT_MAX_MSG_FRAME_BYTES                                                             \
+    (ASPEN_RAFT_MAX_BYTES_PER_MSG + ASPEN_RAFT_MSG_FRAME_SLACK_BYTES)
+
 /* Proposals waiting for the leader to append them; beyond this the leader answers BUSY. */
 #define ASPEN_RAFT_MAX_PENDING_PROPOSALS 65536
 
@@ -295,6 +304,10 @@ _Static_assert(ASPEN_MAX_REQUEST_BYTES <= ASPEN_RAFT_MAX_BYTES_PER_MSG,
                "a single proposal must fit in one AppendEntries message");
 _Static_assert(ASPEN_RAFT_MAX_BYTES_PER_MSG <= ASPEN_MAX_RPC_MESSAGE_BYTES,
                "an AppendEntries message must fit the transport's frame limit");
+_Static_assert(ASPEN_RAFT_MAX_MSG_FRAME_BYTES <= ASPEN_MAX_RPC_MESSAGE_BYTES,
+               "an encoded raft message must fit the transport's frame limit");
+_Static_assert(ASPEN_RAFT_MAX_MSG_FRAME_BYTES <= UINT32_MAX,
+               "the raft frame's 32-bit length field must hold any frame");
 _Static_assert(ASPEN_RAFT_MAX_BYTES_PER_MSG <= ASPEN_RAFT_MAX_INFLIGHT_BYTES,
                "at least one message must be allowed in flight");
 _Static_assert(ASPEN_SNAPSHOT_CHUNK_BYTES <= ASPEN_MAX_RPC_MESSAGE_BYTES,

@@ -8,7 +8,7 @@
  * from the struct aspen_random it is given, so the production node and the simulator
  * drive the very same code and a seed replays a whole cluster bit for bit.
  *
- * The contract with the shell (see docs/ARCHITECTURE.md, "The raft core's contract"):
+ * The contract with the shell (docs/ARCHITECTURE.md, "The contract with the shell"):
  *
  *  1. Call raft_step() with one event; it returns 0 or a negative code and fills *update.
  *     Everything the update points to is owned by the core and stays valid only until the
@@ -65,10 +65,13 @@ struct raft_entry {
  * ------------------------------------------------------------------------------------- */
 
 /* A configuration. Outside a joint configuration `n_outgoing == 0`. In a joint
- * configuration decisions need a majority of `voters` AND a majority of `outgoing`.
- * `learners` replicate but never count; `learners_next` are outgoing voters that become
- * learners when the joint configuration is left (a demotion). Ids are unique within and
- * across the lists except that a member of learners_next is also in outgoing. */
+ * configuration decisions need a majority of `voters` AND a majority of `outgoing` (the
+ * two usually overlap). `learners` replicate but never count; `learners_next` are
+ * outgoing voters that become learners when the joint configuration is left (a
+ * demotion). Rules (etcd-raft's): no zero or repeated id within a list; a learner is
+ * neither an incoming nor an outgoing voter; a member of learners_next is an outgoing but
+ * not an incoming voter; outside a joint configuration learners_next is empty and
+ * auto_leave false. */
 struct raft_config {
     uint32_t n_voters, n_outgoing, n_learners, n_learners_next;
     raft_id voters[ASPEN_MAX_VOTERS];

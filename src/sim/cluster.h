@@ -236,7 +236,7 @@ struct sim {
     struct history hist;
     struct check chk;
     struct trace trace;
-    struct rng r_crash, r_pause, r_part, r_member, r_client_net;
+    struct rng r_crash, r_pause, r_part, r_member, r_client_net, r_corrupt;
     uint64_t key_seen[ASPEN_SIM_MAX_KEYS][4]; /* recent values per key, for CAS expectations */
     struct sim_result *res;
     int internal_error; /* a simulator failure (not a violation): ends the run */

@@ -162,4 +162,5 @@ void net_calm(struct net *net)
     net->p.dup_permille = 0;
     net->p.capacity = 0;
     net->p.tail_permille = 0;
+    net->p.corrupt_permille = 0;
 }

@@ -24,13 +24,14 @@
 #include <stdint.h>
 
 struct net_params {
-    uint64_t delay_min_ns;  /* one-way delay floor */
-    uint64_t delay_mean_ns; /* typical one-way delay (>= min) */
-    uint32_t tail_permille; /* chance of a long-tail delay (up to 10x the mean) */
-    uint32_t loss_permille; /* chance a packet is dropped */
-    uint32_t dup_permille;  /* chance a packet is delivered twice */
-    uint32_t capacity;      /* packets in flight per link before drops (0: unbounded) */
-    bool fifo;              /* links deliver in send order (a TCP-like transport) */
+    uint64_t delay_min_ns;     /* one-way delay floor */
+    uint64_t delay_mean_ns;    /* typical one-way delay (>= min) */
+    uint32_t tail_permille;    /* chance of a long-tail delay (up to 10x the mean) */
+    uint32_t loss_permille;    /* chance a packet is dropped */
+    uint32_t dup_permille;     /* chance a packet is delivered twice */
+    uint32_t capacity;         /* packets in flight per link before drops (0: unbounded) */
+    uint32_t corrupt_permille; /* chance a packet has one bit flipped in flight */
+    bool fifo;                 /* links deliver in send order (a TCP-like transport) */
 };
 
 enum net_partition_mode {

@@ -19,6 +19,7 @@
 #include "base/assert.h"
 #include "base/buf.h"
 #include "base/mem.h"
+#include "raft/codec.h"
 #include "sim/packet.h"
 #include "sim/stream.h"
 
@@ -286,21 +287,26 @@ static void route(struct sim *s, struct sim_node *n, struct packet *pk)
         packet_free(pk);
         return;
     }
-    for (uint32_t i = 0; i < copies; i++) {
-        struct packet *copy = pk;
-        if (i > 0) {
-            int rc = packet_dup(&copy, pk);
-            if (rc) {
-                sim_internal_error(s, rc, "packet_dup");
-                net_arrived(&s->net, n->slot, to_slot);
-                continue;
-            }
+    struct packet *copy[2] = {pk, NULL};
+    if (copies == 2) {
+        int rc = packet_dup(&copy[1], pk); /* before either copy can be damaged */
+        if (rc) {
+            sim_internal_error(s, rc, "packet_dup");
+            net_arrived(&s->net, n->slot, to_slot);
+            copies = 1;
         }
+    }
+    for (uint32_t i = 0; i < copies; i++) {
+        bool damaged =
+            s->net.p.corrupt_permille && rng_ratio(&s->r_corrupt, s->net.p.corrupt_permille, 1000);
+        if (damaged)
+            packet_corrupt(copy[i], &s->r_corrupt);
         sim_schedule(s, &(struct sim_event){.time_ns = when[i],
                                             .kind = EV_DELIVER,
                                             .node = (uint8_t)to_slot,
+                                            .flag = damaged,
                                             .a = n->slot,
-                                            .ptr = copy});
+                                            .ptr = copy[i]});
     }
 }
 
@@ -329,8 +335,16 @@ static struct packet *pack(struct sim *s, struct sim_node *n, const struct raft_
         blob = n->snap.blob;
         blob_len = n->snap.len;
     }
+    /* The codec asserts validity when encoding; check first so a bad message from the
+     * core is reported with the seed instead of aborting the run. */
+    int rc = raft_msg_validate(m);
+    if (rc) {
+        sim_violation(s, "message encoding", "n%u sends a type %u message the codec refuses: %s",
+                      n->slot + 1, m->type, aspen_err_name(rc));
+        return NULL;
+    }
     struct packet *pk = NULL;
-    int rc = packet_make(&pk, m, blob, blob_len);
+    rc = packet_make(&pk, m, blob, blob_len);
     if (rc) {
         sim_internal_error(s, rc, "packet_make");
         return NULL;
@@ -796,7 +810,26 @@ static void on_deliver(struct sim *s, struct sim_node *n, const struct sim_event
     struct raft_msg m;
     int rc = packet_open(pk, &m);
     if (rc) {
-        sim_trace(s, TR_DROP, &s->nodes[from], (uint8_t)(n->slot + 1), type, TR_DROP_CUT, 1);
+        /* Only the network's deliberate damage may make a frame undecodable (damage in
+         * the prelude shows as a bad length or version, elsewhere as a CRC mismatch). */
+        if (rc == ASPEN_E_NOMEM)
+            sim_internal_error(s, rc, "packet_open");
+        else if (!ev->flag)
+            sim_violation(s, "message encoding",
+                          "n%u cannot decode an undamaged type %u frame from n%u: %s", n->slot + 1,
+                          type, from + 1, aspen_err_name(rc));
+        s->res->msgs_dropped++;
+        sim_trace(s, TR_DROP, &s->nodes[from], (uint8_t)(n->slot + 1), type, TR_DROP_CORRUPT, 0);
+        if (type == RAFT_MSG_SNAPSHOT)
+            snapshot_status_later(s, from, n->id, false, 0);
+        packet_free(pk);
+        return;
+    }
+    if (ev->flag) {
+        /* A flipped bit the CRC did not notice: possible (1 in 2^32) but in a simulation
+         * it means the frame check is broken. */
+        sim_violation(s, "message encoding", "a damaged frame from n%u decoded without error",
+                      from + 1);
         packet_free(pk);
         return;
     }

@@ -197,12 +197,12 @@ static void describe(const struct sim *s, FILE *f)
             p->check_quorum, p->lease_reads, p->snapshot_threshold, p->snapshot_keep,
             p->max_msg_entries, p->max_inflight_msgs);
     fprintf(f,
-            "  network: delay %" PRIu64 "-%" PRIu64 " us, tail %u, loss %u, dup %u, capacity %u, "
-            "fifo %d; disk %" PRIu64 "-%" PRIu64 " us slow %u x%u lose-unsynced %d\n",
+            "  network: delay %" PRIu64 "-%" PRIu64 " us, tail %u, loss %u, dup %u, corrupt %u, "
+            "capacity %u, fifo %d; disk %" PRIu64 "-%" PRIu64 " us slow %u x%u lose-unsynced %d\n",
             p->net.delay_min_ns / 1000, p->net.delay_mean_ns / 1000, p->net.tail_permille,
-            p->net.loss_permille, p->net.dup_permille, p->net.capacity, p->net.fifo,
-            p->disk.latency_min_ns / 1000, p->disk.latency_mean_ns / 1000, p->disk.slow_permille,
-            p->disk.slow_factor, p->disk.lose_unsynced);
+            p->net.loss_permille, p->net.dup_permille, p->net.corrupt_permille, p->net.capacity,
+            p->net.fifo, p->disk.latency_min_ns / 1000, p->disk.latency_mean_ns / 1000,
+            p->disk.slow_permille, p->disk.slow_factor, p->disk.lose_unsynced);
     fprintf(f,
             "  faults (per mille per 100 ms): crash %u, pause %u, partition %u/heal %u modes %#x "
             "asym %d, clog %u, conf %u, transfer %u, drift %u; clients %u keys %u; safety %" PRIu64
@@ -229,6 +229,7 @@ static int setup(struct sim *s)
     sim_stream(&s->r_part, s->seed, SIM_STREAM_PARTITION, 0);
     sim_stream(&s->r_member, s->seed, SIM_STREAM_MEMBERSHIP, 0);
     sim_stream(&s->r_client_net, s->seed, SIM_STREAM_CLIENT_NET, 0);
+    sim_stream(&s->r_corrupt, s->seed, SIM_STREAM_CORRUPT, 0);
 
     raft_id founders[ASPEN_SIM_MAX_NODES];
     for (uint32_t i = 0; i < p->nodes; i++)

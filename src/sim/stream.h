@@ -27,6 +27,8 @@ enum sim_stream {
     SIM_STREAM_PARTITION,  /* partitions and clogs */
     SIM_STREAM_MEMBERSHIP, /* configuration changes and leadership transfers */
     SIM_STREAM_CLOCK,      /* per node: tick phase and drift */
+    SIM_STREAM_CORRUPT,    /* which packets are damaged in flight, and where */
+    /* New streams go last: the values above are part of what a seed means. */
 };
 
 /* Seeds *out with the stream (kind, index) of the run `seed`. */

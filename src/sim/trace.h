@@ -46,11 +46,12 @@ enum trace_kind {
 
 /* Why a message was dropped (TR_DROP b). */
 enum trace_drop {
-    TR_DROP_NET = 0,    /* lost, partitioned or over capacity when sent */
-    TR_DROP_CUT = 1,    /* the link was cut while it was in flight */
-    TR_DROP_DOWN = 2,   /* the receiver was down */
-    TR_DROP_PAUSED = 3, /* the receiver's buffer overflowed during a pause */
-    TR_DROP_BUSY = 4,   /* the receiver's disk queue is full (back-pressure) */
+    TR_DROP_NET = 0,     /* lost, partitioned or over capacity when sent */
+    TR_DROP_CUT = 1,     /* the link was cut while it was in flight */
+    TR_DROP_DOWN = 2,    /* the receiver was down */
+    TR_DROP_PAUSED = 3,  /* the receiver's buffer overflowed during a pause */
+    TR_DROP_BUSY = 4,    /* the receiver's disk queue is full (back-pressure) */
+    TR_DROP_CORRUPT = 5, /* damaged in flight: the frame failed to decode */
 };
 
 struct trace_rec {

@@ -332,7 +332,6 @@ void check_node(struct sim *s, struct sim_node *n)
 {
     struct raft_status st;
     raft_status(n->raft, &st);
-    n->commit = st.hard_state.commit;
     if (st.applied > st.hard_state.commit)
         sim_violation(s, "applied <= commit",
                       "n%u applied %" PRIu64 " beyond its commit index %" PRIu64, n->slot + 1,
@@ -341,9 +340,20 @@ void check_node(struct sim *s, struct sim_node *n)
         sim_violation(s, "commit <= last",
                       "n%u's commit index %" PRIu64 " is beyond its last entry %" PRIu64,
                       n->slot + 1, st.hard_state.commit, st.last_index);
+    else if (n->step_was_leader && st.role == RAFT_LEADER && st.hard_state.term == n->step_term &&
+             st.hard_state.commit > n->step_commit &&
+             raft_term_at(n->raft, st.hard_state.commit) != st.hard_state.term)
+        /* Figure 2 / §5.4.2: a leader advances its commit index only to an entry of its
+         * own term; older entries commit indirectly (Figure 8). */
+        sim_violation(s, "leader commits only its own term",
+                      "n%u, leader of term %" PRIu64 ", advanced commit %" PRIu64 " -> %" PRIu64
+                      " to an entry of term %" PRIu64,
+                      n->slot + 1, st.hard_state.term, n->step_commit, st.hard_state.commit,
+                      raft_term_at(n->raft, st.hard_state.commit));
     else if (st.last_index != n->log.base + n->log.n || st.applied != n->applied)
         sim_violation(s, "shell agrees with core",
                       "n%u: core last %" PRIu64 " applied %" PRIu64 ", shell last %" PRIu64
                       " applied %" PRIu64,
                       n->slot + 1, st.last_index, st.applied, n->log.base + n->log.n, n->applied);
+    n->commit = st.hard_state.commit;
 }

@@ -55,6 +55,7 @@ struct sim_params {
     uint32_t clog_permille;
     uint64_t clog_max_ns;
     uint32_t conf_permille, transfer_permille;
+    uint32_t vote_crash_permille; /* crash a node right after it sends a vote grant */
     /* workload */
     uint32_t clients, keys;
     uint64_t think_max_ns, op_timeout_ns;
@@ -84,6 +85,7 @@ enum sim_event_kind {
     EV_SNAPSHOT_STATUS, /* node = leader, a = target id, flag = ok */
     EV_PHASE,           /* the safety phase ends */
     EV_DEADLINE,        /* the liveness phase's bound */
+    EV_CRASH,           /* node: a targeted crash (faults.c), restarted soon after */
 };
 
 enum sim_reply {
@@ -168,6 +170,10 @@ struct sim_node {
      * were committed under it, even if they change it (configurations take effect as
      * their entries are handed out). */
     struct raft_config cfg_before;
+    /* The volatile state before the current step, for the leader rules in check_node. */
+    bool step_was_leader;
+    raft_term step_term;
+    raft_index step_commit;
 };
 
 /* ---- clients (workload.c) ---- */
@@ -238,6 +244,7 @@ struct sim {
     struct trace trace;
     struct rng r_crash, r_pause, r_part, r_member, r_client_net, r_corrupt;
     uint64_t key_seen[ASPEN_SIM_MAX_KEYS][4]; /* recent values per key, for CAS expectations */
+    raft_index acked_max; /* highest index of a write whose success reached its client */
     struct sim_result *res;
     int internal_error; /* a simulator failure (not a violation): ends the run */
 };
@@ -276,6 +283,10 @@ bool workload_idle(const struct sim *s);
 /* faults.c */
 void faults_on_tick(struct sim *s);
 void faults_crash(struct sim *s, struct sim_node *n);
+/* n just released a vote grant: maybe crash it now and restart it quickly, so another
+ * candidate of the same term asks it again (the window a lost vote opens). */
+void faults_after_vote(struct sim *s, struct sim_node *n);
+void faults_crash_quick(struct sim *s, struct sim_node *n);
 void faults_restart(struct sim *s, struct sim_node *n);
 void faults_pause(struct sim *s, struct sim_node *n, uint64_t until_ns);
 void faults_resume(struct sim *s, struct sim_node *n);

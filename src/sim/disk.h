@@ -80,7 +80,8 @@ struct disk_write {
     size_t n_msgs;
     struct disk_reply *replies;
     size_t n_replies;
-    bool needs_sync; /* false: only an ordering barrier, no latency */
+    bool needs_sync;  /* false: only an ordering barrier, no latency */
+    bool grants_vote; /* shell bookkeeping: msgs include a vote grant */
 };
 
 struct disk_params {

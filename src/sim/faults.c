@@ -36,6 +36,35 @@ void faults_crash(struct sim *s, struct sim_node *n)
                                             .incarnation = n->incarnation});
 }
 
+void faults_crash_quick(struct sim *s, struct sim_node *n)
+{
+    if (!n->up)
+        return;
+    node_stop(s, n);
+    s->res->crashes++;
+    check_committed_durable(s);
+    /* Back within about an election timeout: while the election it voted in may still
+     * be going on. */
+    uint64_t back = 1 + rng_below(&s->r_crash, (uint64_t)s->p.election_ticks * ASPEN_SIM_TICK_NS);
+    sim_schedule(s, &(struct sim_event){.time_ns = s->now_ns + back,
+                                        .kind = EV_RESTART,
+                                        .node = (uint8_t)n->slot,
+                                        .incarnation = n->incarnation});
+}
+
+void faults_after_vote(struct sim *s, struct sim_node *n)
+{
+    if (s->phase != PHASE_SAFETY || !s->p.vote_crash_permille ||
+        !rng_ratio(&s->r_crash, s->p.vote_crash_permille, 1000))
+        return;
+    /* Crash as a separate event (the node is in the middle of a completion now), a
+     * moment after the grant left. */
+    sim_schedule(s, &(struct sim_event){.time_ns = s->now_ns + 1 + rng_below(&s->r_crash, 2000000),
+                                        .kind = EV_CRASH,
+                                        .node = (uint8_t)n->slot,
+                                        .incarnation = n->incarnation});
+}
+
 void faults_restart(struct sim *s, struct sim_node *n)
 {
     if (n->up)

@@ -39,6 +39,7 @@ struct history_op {
     uint64_t invoke_ns, return_ns;
     raft_index index;      /* writes: the entry's index; reads: the applied index served at */
     raft_index read_index; /* reads: the ReadIndex the core answered */
+    raft_index must_see;   /* highest write index acknowledged before this op began */
     uint8_t node;          /* slot the final attempt went to */
 };
 

@@ -609,6 +609,10 @@ static void process(struct sim *s, struct sim_node *n, const struct raft_update 
                           n->slot + 1, first, n->log.base + 1, live_last(&n->log));
         } else {
             if (first <= live_last(&n->log)) {
+                if (n->step_was_leader && u->role == RAFT_LEADER && u->term == n->step_term)
+                    sim_violation(s, "leader append-only",
+                                  "n%u, leader of term %" PRIu64 ", truncates its log at %" PRIu64,
+                                  n->slot + 1, u->term, first);
                 check_truncate(s, n, first, 0);
                 n->log.n = first - n->log.base - 1;
             }
@@ -656,9 +660,10 @@ static void process(struct sim *s, struct sim_node *n, const struct raft_update 
         struct packet *pk = pack(s, n, &u->msgs[i]);
         if (!pk)
             continue;
-        if (u->msgs[i].after_persist)
+        if (u->msgs[i].after_persist) {
             w->msgs[w->n_msgs++] = pk;
-        else
+            w->grants_vote |= u->msgs[i].type == RAFT_MSG_VOTE_RESP && !u->msgs[i].reject;
+        } else
             route(s, n, pk);
     }
 
@@ -709,6 +714,9 @@ static int step(struct sim *s, struct sim_node *n, const struct raft_event *ev,
 {
     const struct raft_update *u = NULL;
     n->cfg_before = *raft_config(n->raft);
+    n->step_was_leader = n->role == RAFT_LEADER;
+    n->step_term = n->term;
+    n->step_commit = n->commit;
     int rc = raft_step(n->raft, ev, &u);
     if (!u) {
         sim_violation(s, "step contract", "n%u: raft_step returned %s without an update",
@@ -754,6 +762,8 @@ static void on_disk(struct sim *s, struct sim_node *n)
     }
     for (size_t i = 0; i < w->n_replies; i++)
         reply_write(s, n, &w->replies[i]);
+    if (w->grants_vote)
+        faults_after_vote(s, n);
     if (w->must_persist && !s->res->violation) {
         struct raft_event ev = {.type = RAFT_EVENT_PERSISTED};
         ev.u.persisted.index = w->persist_index;

@@ -169,6 +169,12 @@ static void dispatch(struct sim *s, const struct sim_event *ev)
             faults_resume(s, n);
         return;
     }
+    case EV_CRASH: {
+        struct sim_node *n = &s->nodes[ev->node];
+        if (n->incarnation == ev->incarnation && s->phase == PHASE_SAFETY)
+            faults_crash_quick(s, n);
+        return;
+    }
     case EV_PHASE:
         start_liveness(s);
         return;
@@ -205,11 +211,12 @@ static void describe(const struct sim *s, FILE *f)
             p->disk.slow_permille, p->disk.slow_factor, p->disk.lose_unsynced);
     fprintf(f,
             "  faults (per mille per 100 ms): crash %u, pause %u, partition %u/heal %u modes %#x "
-            "asym %d, clog %u, conf %u, transfer %u, drift %u; clients %u keys %u; safety %" PRIu64
-            " ms\n",
+            "asym %d, clog %u, conf %u, transfer %u, drift %u, crash-after-vote %u; clients %u "
+            "keys %u; safety %" PRIu64 " ms\n",
             p->crash_permille, p->pause_permille, p->partition_permille, p->heal_permille,
             p->partition_modes, p->asymmetric, p->clog_permille, p->conf_permille,
-            p->transfer_permille, p->drift_permille, p->clients, p->keys, p->safety_ns / 1000000u);
+            p->transfer_permille, p->drift_permille, p->vote_crash_permille, p->clients, p->keys,
+            p->safety_ns / 1000000u);
 }
 
 static int setup(struct sim *s)

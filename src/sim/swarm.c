@@ -115,4 +115,7 @@ void swarm_draw(struct sim_params *p, uint64_t seed, const struct sim_options *o
     /* New draws go below this line, so the seeds recorded so far (CORE_BUGS.md) keep
      * meaning the same runs. */
     p->net.corrupt_permille = on(&r, 1, 5) ? permille(&r, 20) : 0;
+    /* Targeted crash right after a vote grant goes out (BUGGIFY style: votes are rare,
+     * so a plain random crash almost never lands in that window). */
+    p->vote_crash_permille = p->crash_permille && on(&r, 1, 2) ? permille(&r, 500) : 0;
 }

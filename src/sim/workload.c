@@ -19,6 +19,8 @@
 #include "base/assert.h"
 #include "sim/stream.h"
 
+#include <inttypes.h>
+
 static void schedule_next(struct sim *s, struct sim_client *c, uint64_t delay_ns)
 {
     sim_schedule(s, &(struct sim_event){.time_ns = s->now_ns + delay_ns,
@@ -86,6 +88,7 @@ static void issue(struct sim *s, struct sim_client *c)
         rng_ratio(&c->rng, p->follower_read_permille, 1000))
         target = random_slot(s, c);
     op.invoke_ns = s->now_ns;
+    op.must_see = s->acked_max;
     op.return_ns = HISTORY_NEVER;
     op.node = (uint8_t)target;
     uint64_t id;
@@ -149,6 +152,18 @@ static void on_reply(struct sim *s, struct sim_client *c, const struct sim_event
             if (ev->b)
                 remember(s, op->key, ev->b);
         }
+        /* Index order (research consensus.md §4.4 rule b): an operation that began after
+         * a write was acknowledged must be served at or after that write's index, and a
+         * write must land after it. A stale read shows up here as soon as it returns. */
+        if (op->kind == MODEL_OP_GET ? op->index < op->must_see : op->index <= op->must_see)
+            sim_violation(s, "real-time index order",
+                          "op %" PRIu64 " (%s key %u by client %u, invoked at %" PRIu64
+                          " us) was served at index %" PRIu64 " (read index %" PRIu64
+                          "), but a write acknowledged before it began is at %" PRIu64,
+                          ev->a, op->kind == MODEL_OP_GET ? "get" : "write", op->key, op->client,
+                          op->invoke_ns / 1000, op->index, op->read_index, op->must_see);
+        if (op->kind != MODEL_OP_GET && op->index > s->acked_max)
+            s->acked_max = op->index;
         s->res->ops_ok++;
         if (s->phase == PHASE_LIVENESS && op->kind != MODEL_OP_GET && op->invoke_ns >= s->heal_ns) {
             s->live_write_done = true;

@@ -3,7 +3,7 @@
 #   1. format check (clang-format, every tracked C file);
 #   2. normal build (build/) and every meson test suite;
 #   3. ASan + UBSan build (build-asan/) and the unit, fuzz-replay and simulator suites (the
-#      simulator's sweeps run a tenth of their seeds there; canaries run only in step 2);
+#      simulator's sweeps run a quarter of their seeds there; canaries run only in step 2);
 #   4. one closing line "N passed, N failed" summing the test cases of all suites.
 # Exits non-zero if anything failed, including a build.
 set -uo pipefail

@@ -20,6 +20,7 @@
  * seeds like test cases. Exit status: 0 when every seed passed (or, with
  * --expect-violation, when a violation was found), 1 otherwise, 2 on usage errors.
  */
+#include "base/mem.h"
 #include "base/rand.h"
 #include "sim/sim.h"
 
@@ -241,6 +242,11 @@ int main(int argc, char **argv)
            " events=%" PRIu64 " virtual=%.0fs wall=%.1fs (%.1f seeds/s)\n",
            seeds, violations, known_hit, errors, events, (double)virtual_ns / 1e9, wall,
            wall > 0 ? (double)seeds / wall : 0.0);
+    /* Every run frees everything it allocated: a leak is a simulator bug. */
+    if (mem_outstanding() != 0) {
+        printf("LEAK: %" PRId64 " allocations still live after the sweep\n", mem_outstanding());
+        errors++;
+    }
     if (expect) {
         if (found)
             printf("caught: seed=%" PRIu64 " (after %" PRIu64 " seeds)\nsim: 1 passed, 0 failed\n",

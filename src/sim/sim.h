@@ -29,7 +29,7 @@ struct sim_options {
 struct sim_result {
     bool violation;
     char invariant[48]; /* which invariant broke ("one leader per term", ...) */
-    char detail[512];
+    char detail[2048];
     uint32_t nodes, slots, clients;
     uint64_t events;
     uint64_t virtual_ns;

@@ -235,6 +235,62 @@
 #define ASPEN_LOG_LINE_MAX_BYTES 4096
 
 /* ---------------------------------------------------------------------------------------
+ * Deterministic simulator (src/sim)
+ * ------------------------------------------------------------------------------------- */
+
+/* Node slots in one simulated cluster: up to 7 founding voters plus spares that join
+ * through membership changes. Never more than the core's voter cap, so a change that
+ * promotes every slot is still a legal configuration. */
+#define ASPEN_SIM_MAX_NODES 9
+
+/* Concurrent clients per run. The linearizability checker's search grows with the
+ * number of operations that overlap in time on one key; a handful of clients over a
+ * few keys keeps it fast while still producing real concurrency. */
+#define ASPEN_SIM_MAX_CLIENTS 8
+
+/* Keys the workload touches: few keys means many operations per key, which is where
+ * stale reads and lost writes show up. */
+#define ASPEN_SIM_MAX_KEYS 8
+
+/* Operations recorded per run. Bounds the history (and so the checker's work); a client
+ * stops issuing new operations once the run has recorded this many. */
+#define ASPEN_SIM_MAX_OPS 4096
+
+/* Scheduled events in flight at once (ticks, deliveries, disk completions, client
+ * messages). A run that needs more is a simulator bug (a message storm), reported as
+ * such rather than growing without bound. */
+#define ASPEN_SIM_MAX_EVENTS (1u << 20)
+
+/* Pending atomic writes per simulated disk. The core never has more than a few updates
+ * outstanding per round trip; a queue this deep means persistence stopped completing. */
+#define ASPEN_SIM_MAX_PENDING_WRITES 4096
+
+/* Back-pressure: a node whose disk has this many pending writes stops taking messages
+ * (they are dropped, as a full socket buffer would), keeping the rest of the queue for
+ * what cannot be refused — ticks, completions and client requests that already stepped
+ * the core. An append storm on a slow disk must not overflow the queue. */
+#define ASPEN_SIM_BACKPRESSURE_WRITES (ASPEN_SIM_MAX_PENDING_WRITES - 512)
+
+/* Events held for a paused node (deliveries, completions, client requests). Beyond this
+ * the oldest network messages are dropped, as a full socket buffer would. */
+#define ASPEN_SIM_MAX_DEFERRED_EVENTS 8192
+
+/* Entries a simulated log may hold between snapshots: the sweep picks snapshot
+ * thresholds far below this, so reaching it means compaction stopped working. */
+#define ASPEN_SIM_MAX_LOG_ENTRIES (1u << 18)
+
+/* Highest term the checker tracks (it keeps one slot per term). Terms grow by one per
+ * election; a run that reaches this is an election storm worth reporting. */
+#define ASPEN_SIM_MAX_TERMS (1u << 20)
+
+/* Recent trace records kept in memory for the report printed on a violation. */
+#define ASPEN_SIM_TRACE_RING 256
+
+/* Virtual time per tick of the raft core: 10 ms, so election timeouts of 10-30 ticks
+ * are 100-300 ms (the fast profile) and runs cover many elections per virtual second. */
+#define ASPEN_SIM_TICK_NS (UINT64_C(10) * 1000 * 1000)
+
+/* ---------------------------------------------------------------------------------------
  * Relations that must hold
  * ------------------------------------------------------------------------------------- */
 
@@ -286,6 +342,12 @@ _Static_assert(ASPEN_MAX_SNAPSHOT_BYTES <= ASPEN_STORAGE_MAP_MAX_BYTES,
 _Static_assert(ASPEN_SUBSPACE_MAX_PREFIX_BYTES < ASPEN_MAX_KEY_BYTES,
                "a subspace prefix must leave room for the tuple in a key");
 _Static_assert(ASPEN_PEER_BACKOFF_MIN_MS < ASPEN_PEER_BACKOFF_MAX_MS, "backoff range");
+_Static_assert(ASPEN_SIM_MAX_NODES <= ASPEN_MAX_VOTERS, "every simulated slot may become a voter");
+_Static_assert(ASPEN_SIM_MAX_NODES < 256, "the simulator's trace stores a node slot in a byte");
+_Static_assert(ASPEN_SIM_BACKPRESSURE_WRITES > 0 &&
+                   ASPEN_SIM_BACKPRESSURE_WRITES < ASPEN_SIM_MAX_PENDING_WRITES,
+               "back-pressure must leave room in the disk queue");
+_Static_assert(ASPEN_SIM_MAX_CLIENTS < 256, "the simulator's trace stores a client in a byte");
 _Static_assert(ASPEN_LEASE_READ_MAX_DRIFT_MS < ASPEN_RAFT_FAST_ELECTION_MIN_MS,
                "lease reads are unsafe if drift can exceed an election timeout");
 

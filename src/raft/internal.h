@@ -181,8 +181,13 @@ struct raft {
     struct progress *prs;
     uint32_t n_prs;
 
+    /* Follower state: the leader's latest message said a transfer is in progress. */
+    bool leader_transferring;
+
     /* Leader state. */
     raft_id transferee;
+    uint64_t transfer_round; /* TimeoutNow waits until a quorum acknowledged this round */
+    bool timeout_now_sent;
     raft_index pending_conf_index;
     uint64_t uncommitted_bytes;
 
@@ -260,6 +265,7 @@ void membership_apply(struct raft *r, const struct raft_entry *e);
 void membership_after_apply(struct raft *r);
 int membership_sync_progress(struct raft *r);
 int membership_transfer(struct raft *r, raft_id target);
+void membership_maybe_timeout_now(struct raft *r);
 void membership_on_timeout_now(struct raft *r, const struct raft_msg *m);
 
 #endif

@@ -155,13 +155,30 @@ int membership_transfer(struct raft *r, raft_id target)
     struct progress *pr = raft_progress(r, target);
     ASPEN_ASSERT(pr);
     r->transferee = target;
+    r->timeout_now_sent = false;
     r->election_elapsed = 0; /* the transfer's deadline: one election timeout */
     r->lease_until = 0;      /* the target will ignore the lease: so must we */
-    if (pr->match == log_last_index(&r->log))
-        raft_send(r, RAFT_MSG_TIMEOUT_NOW, target);
-    else
+    /* Tell the voters first (heartbeats flagged RAFT_MSG_F_TRANSFER): they skip their
+     * lease only for a transfer their leader announced. TimeoutNow waits until a
+     * quorum acknowledged the announcement and the target holds our whole log. */
+    r->transfer_round = read_next_round(r);
+    replication_bcast_heartbeat(r, r->transfer_round);
+    if (pr->match < log_last_index(&r->log))
         replication_send_append(r, pr, true);
+    membership_maybe_timeout_now(r);
     return 0;
+}
+
+void membership_maybe_timeout_now(struct raft *r)
+{
+    if (r->role != RAFT_LEADER || r->transferee == 0 || r->timeout_now_sent ||
+        r->read_confirmed < r->transfer_round)
+        return;
+    struct progress *pr = raft_progress(r, r->transferee);
+    if (!pr || pr->match != log_last_index(&r->log))
+        return;
+    if (raft_send(r, RAFT_MSG_TIMEOUT_NOW, r->transferee))
+        r->timeout_now_sent = true;
 }
 
 void membership_on_timeout_now(struct raft *r, const struct raft_msg *m)

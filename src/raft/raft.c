@@ -196,6 +196,7 @@ void raft_become_follower(struct raft *r, raft_term term, raft_id leader)
     }
     r->role = RAFT_FOLLOWER;
     r->leader = leader;
+    r->leader_transferring = false;
     r->election_elapsed = 0;
     r->heartbeat_elapsed = 0;
     r->transferee = 0;
@@ -285,12 +286,16 @@ static bool check_term(struct raft *r, const struct raft_msg *m)
 {
     if (m->term > r->term) {
         bool is_vote = m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE;
-        if (is_vote && r->o.check_quorum && r->leader != 0 &&
-            r->election_elapsed < r->o.election_ticks && !(m->flags & RAFT_MSG_F_TRANSFER)) {
-            /* Leader lease (thesis §4.2.3): we heard from a live leader within the minimum
-             * election timeout, so a disruptive candidate gets no vote and no term bump. */
+        /* Leader lease (thesis §4.2.3): we heard from a live leader within the minimum
+         * election timeout, so a disruptive candidate gets no vote and no term bump. A
+         * freshly started core counts as inside a lease for its first election timeout:
+         * before a restart it may have promised one, and lease reads rely on it. */
+        bool in_lease =
+            r->o.check_quorum && ((r->leader != 0 && r->election_elapsed < r->o.election_ticks) ||
+                                  r->now < r->o.election_ticks);
+        bool transfer = (m->flags & RAFT_MSG_F_TRANSFER) && r->leader_transferring;
+        if (is_vote && in_lease && !transfer)
             return false;
-        }
         if (m->type == RAFT_MSG_PREVOTE)
             return true; /* a pre-vote never changes our term */
         if (m->type == RAFT_MSG_PREVOTE_RESP && !m->reject)

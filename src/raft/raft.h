@@ -150,8 +150,12 @@ enum raft_msg_type {
 };
 #define RAFT_MSG_TYPE_COUNT 12
 
-/* Message flags. */
-#define RAFT_MSG_F_TRANSFER 0x1u /* VOTE after TimeoutNow: voters skip the leader lease */
+/* Message flags. RAFT_MSG_F_TRANSFER on a VOTE: the campaign follows a TimeoutNow;
+ * on an APPEND, HEARTBEAT or SNAPSHOT: the leader is transferring leadership. A voter
+ * skips its leader lease for a transfer campaign only while the latest word from its
+ * leader says a transfer is on — so a TimeoutNow delivered after the transfer was
+ * abandoned cannot break the lease that lease reads rely on. */
+#define RAFT_MSG_F_TRANSFER 0x1u
 
 struct raft_msg {
     uint8_t type; /* enum raft_msg_type */

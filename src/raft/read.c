@@ -90,7 +90,9 @@ static bool committed_in_term(const struct raft *r)
 uint64_t read_next_round(struct raft *r)
 {
     r->read_round++;
-    r->round_tick[r->read_round % READ_ROUND_TICKS] = r->now;
+    /* A round announced during a transfer proves no lease: its acknowledgements come from
+     * voters ready to elect the transferee at once. */
+    r->round_tick[r->read_round % READ_ROUND_TICKS] = r->transferee ? UINT64_MAX : r->now;
     /* Stamp every read still waiting for a round. Reads queue in arrival order and
      * rounds only grow, so the unstamped ones are a suffix. */
     raft_index index = r->commit;
@@ -178,7 +180,7 @@ void read_on_confirm(struct raft *r)
     if (q == UINT64_MAX || q <= r->read_confirmed)
         return;
     r->read_confirmed = q;
-    if (r->read_round - q < READ_ROUND_TICKS) {
+    if (r->read_round - q < READ_ROUND_TICKS && r->round_tick[q % READ_ROUND_TICKS] != UINT64_MAX) {
         uint64_t until =
             r->round_tick[q % READ_ROUND_TICKS] + r->o.election_ticks - r->o.lease_drift_ticks;
         if (until > r->lease_until)

@@ -67,6 +67,7 @@ static void send_snapshot(struct raft *r, struct progress *pr)
     if (!m)
         return;
     m->snapshot = r->snap;
+    m->flags = r->transferee ? RAFT_MSG_F_TRANSFER : 0;
     progress_become_snapshot(pr, r->snap.index);
 }
 
@@ -102,6 +103,7 @@ bool replication_send_append(struct raft *r, struct progress *pr, bool send_if_e
     m->index = prev;
     m->log_term = prev_term;
     m->commit = r->commit;
+    m->flags = r->transferee ? RAFT_MSG_F_TRANSFER : 0;
     m->n_entries = n;
     m->entries = NULL; /* resolved when the update is finished: the log may still grow */
     progress_sent(pr, prev + n, bytes, n);
@@ -128,21 +130,23 @@ void replication_bcast_heartbeat(struct raft *r, uint64_t round)
          * the match point may still differ from ours. */
         m->commit = pr->match < r->commit ? pr->match : r->commit;
         m->context = round;
+        m->flags = r->transferee ? RAFT_MSG_F_TRANSFER : 0;
     }
 }
 
 /* A message from the current leader: follow it and restart the election timer. */
-static void follow(struct raft *r, raft_id leader)
+static void follow(struct raft *r, const struct raft_msg *m)
 {
     if (r->role != RAFT_FOLLOWER)
-        raft_become_follower(r, r->term, leader);
-    r->leader = leader;
+        raft_become_follower(r, r->term, m->from);
+    r->leader = m->from;
     r->election_elapsed = 0;
+    r->leader_transferring = (m->flags & RAFT_MSG_F_TRANSFER) != 0;
 }
 
 void replication_on_append(struct raft *r, const struct raft_msg *m)
 {
-    follow(r, m->from);
+    follow(r, m);
     struct raft_msg *resp = raft_send(r, RAFT_MSG_APPEND_RESP, m->from);
     if (!resp)
         return;
@@ -287,13 +291,13 @@ void replication_on_append_resp(struct raft *r, const struct raft_msg *m)
     /* Fill the pipeline: bounded by the in-flight window. */
     while (replication_send_append(r, pr, false))
         ;
-    if (pr->id == r->transferee && pr->match == log_last_index(&r->log))
-        raft_send(r, RAFT_MSG_TIMEOUT_NOW, pr->id);
+    if (pr->id == r->transferee)
+        membership_maybe_timeout_now(r);
 }
 
 void replication_on_heartbeat(struct raft *r, const struct raft_msg *m)
 {
-    follow(r, m->from);
+    follow(r, m);
     raft_index c = m->commit;
     if (c > log_last_index(&r->log))
         c = log_last_index(&r->log);
@@ -323,11 +327,12 @@ void replication_on_heartbeat_resp(struct raft *r, const struct raft_msg *m)
     if (pr->match < log_last_index(&r->log))
         replication_send_append(r, pr, true); /* a probe, even if it carries nothing */
     read_on_confirm(r);
+    membership_maybe_timeout_now(r);
 }
 
 void replication_on_snapshot(struct raft *r, const struct raft_msg *m)
 {
-    follow(r, m->from);
+    follow(r, m);
     const struct raft_snapshot_meta *s = &m->snapshot;
     if (r->up.n_committed) {
         /* Entries were handed out earlier in this step; a snapshot must not share an

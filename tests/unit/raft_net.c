@@ -453,8 +453,11 @@ static int step_node(struct net *net, raft_id id, const struct raft_event *ev, b
 {
     const struct raft_update *u;
     uint64_t fail = top ? net->fail_alloc_in_step : 0;
-    if (top)
+    if (top) {
         net->fail_alloc_in_step = 0;
+        if (++net->top_steps == net->fail_step && net->fail_step_alloc)
+            fail = net->fail_step_alloc;
+    }
     if (fail)
         mem_fail_at(fail, 0);
     int rc = raft_step(net->nodes[id].r, ev, &u);
@@ -735,6 +738,14 @@ void net_shuffle(struct net *net, struct rng *g)
         *a = *b;
         *b = t;
     }
+}
+
+void net_duplicate(struct net *net, uint32_t i)
+{
+    ASPEN_ASSERT(i < net->q_len);
+    struct net_msg copy = net->q[(net->q_head + i) % NET_MAX_MSGS];
+    queue_msg(net, &copy.m);
+    net->q[(net->q_head + net->q_len - 1) % NET_MAX_MSGS].after_persist = copy.after_persist;
 }
 
 int net_tick(struct net *net, raft_id id, uint32_t ticks)

@@ -108,6 +108,9 @@ struct net {
     struct raft_update last_up;
     /* If nonzero, the n-th allocation inside the next top-level raft_step fails. */
     uint64_t fail_alloc_in_step;
+    /* Top-level steps so far; if fail_step matches, the fail_step_alloc-th allocation
+     * inside that raft_step fails (one fault per run, placed by step number). */
+    uint64_t top_steps, fail_step, fail_step_alloc;
     /* Safety checks run on every step (never abort; tests read net_violation()):
      * Election Safety (one leader per term), State Machine Safety (every node applies
      * the same entry at an index), committed entries never change, entries are handed
@@ -189,6 +192,9 @@ int net_restart(struct net *net, raft_id id);
 
 /* Randomly permutes the queued messages. */
 void net_shuffle(struct net *net, struct rng *g);
+
+/* Queues a copy of the i-th queued message (a duplicate delivery). */
+void net_duplicate(struct net *net, uint32_t i);
 
 /* The first safety violation recorded, or NULL. */
 const char *net_violation(const struct net *net);

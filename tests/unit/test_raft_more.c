@@ -823,6 +823,78 @@ static void no_lease_read_during_a_transfer(void)
     net_free(&net);
 }
 
+#ifdef ASPEN_RAFT_KNOWN_BUGS /* CORE_BUGS.md: fails on the current core */
+/* A lease read must never miss a write committed before it: here the transfer target
+ * processes the TimeoutNow late (a process pause), after the leader abandoned the
+ * transfer and renewed its lease; the target's transfer campaign bypasses the voters'
+ * leader lease and wins, commits a write, and the old leader still serves reads from its
+ * lease. */
+static void a_late_timeout_now_does_not_break_lease_reads(void)
+{
+    struct net net;
+    CHECK_OK(net_init(&net, 3, tweak_lease));
+    CHECK_EQ(elect(&net, 1), 1);
+    net_run(&net, 3);
+    CHECK_OK(transfer(&net, 1, 2));
+    struct net_msg *q = net_find(&net, RAFT_MSG_TIMEOUT_NOW, 1, 2);
+    CHECK(q != NULL);
+    struct raft_msg tn = q->m; /* held by the paused target */
+    q->dropped = true;
+    net_run(&net, 12); /* the transfer is abandoned, the lease renewed */
+    CHECK_OK(net_propose(&net, 1, "not busy"));
+    net_run(&net, 1);
+    CHECK_OK(net_read(&net, 1, 1));
+    CHECK_EQ(net.last_up.n_reads, 1); /* served from the lease again */
+    net_isolate(&net, 1, true);
+    CHECK_OK(net_recv(&net, &tn)); /* the target wakes up */
+    net_deliver(&net, 100000);
+    CHECK_EQ(role_of(&net, 2), RAFT_LEADER);
+    CHECK_OK(net_propose(&net, 2, "w"));
+    net_deliver(&net, 100000);
+    raft_index committed = net_status(&net, 2).hard_state.commit;
+    CHECK_OK(net_read(&net, 1, 2));
+    for (size_t i = 0; i < net.nodes[1].n_reads; i++)
+        if (net.nodes[1].reads[i].ctx == 2 && !net.nodes[1].reads[i].err)
+            CHECK_MSG(net.nodes[1].reads[i].index >= committed,
+                      "stale lease read at %llu; %llu committed by leader 2",
+                      (unsigned long long)net.nodes[1].reads[i].index,
+                      (unsigned long long)committed);
+    net_free(&net);
+}
+
+/* The same with a follower restart: a restarted follower has forgotten that it heard from
+ * the leader, grants its vote at once, and a new leader commits while the old one still
+ * serves lease reads. */
+static void a_restarted_follower_does_not_break_lease_reads(void)
+{
+    struct net net;
+    CHECK_OK(net_init(&net, 3, tweak_lease));
+    CHECK_EQ(elect(&net, 1), 1);
+    net_run(&net, 3);
+    net_cut(&net, 1, 3);
+    for (int i = 0; i < 40 && role_of(&net, 3) == RAFT_FOLLOWER; i++)
+        net_run(&net, 1);
+    CHECK_EQ(role_of(&net, 3), RAFT_PRE_CANDIDATE); /* 2 ignores it: leader lease */
+    CHECK_EQ(net_leader(&net), 1);
+    CHECK_OK(net_restart(&net, 2));
+    net_campaign(&net, 3);
+    net_deliver(&net, 100000);
+    CHECK_EQ(role_of(&net, 3), RAFT_LEADER);
+    CHECK_OK(net_propose(&net, 3, "w"));
+    net_deliver(&net, 100000);
+    raft_index committed = net_status(&net, 3).hard_state.commit;
+    net.nodes[1].n_reads = 0;
+    CHECK_OK(net_read(&net, 1, 2));
+    for (size_t i = 0; i < net.nodes[1].n_reads; i++)
+        if (net.nodes[1].reads[i].ctx == 2 && !net.nodes[1].reads[i].err)
+            CHECK_MSG(net.nodes[1].reads[i].index >= committed,
+                      "stale lease read at %llu; %llu committed by leader 3",
+                      (unsigned long long)net.nodes[1].reads[i].index,
+                      (unsigned long long)committed);
+    net_free(&net);
+}
+#endif
+
 /* ---- leadership transfer (thesis §3.10) ---- */
 
 /* A transfer to a lagging follower first brings its log up to date and only then sends
@@ -2163,6 +2235,8 @@ static const struct test_case tests[] = {
 #ifdef ASPEN_RAFT_KNOWN_BUGS
     TEST(a_new_leader_leaves_an_auto_leave_joint_configuration),
     TEST(a_leader_stepping_down_after_its_removal_does_not_wedge_the_cluster),
+    TEST(a_late_timeout_now_does_not_break_lease_reads),
+    TEST(a_restarted_follower_does_not_break_lease_reads),
 #endif
     TEST(a_follower_behind_compaction_gets_a_snapshot_and_appends_pause),
     TEST(a_stale_snapshot_is_ignored),

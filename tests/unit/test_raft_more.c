@@ -607,6 +607,51 @@ static void fast_back_off_repairs_a_long_divergent_tail_in_few_round_trips(void)
     }
 }
 
+/* The leader's commit index is the highest index a quorum matches, but only if that
+ * entry is of the leader's term; otherwise it stays put (etcd-raft TestCommit,
+ * TestLeaderOnlyCommitsLogFromCurrentTerm; Figure 8; canary old_term_commit). The
+ * leader's log: 1:t1 2:t2 3:t2, it leads term 3, its no-op is 4:t3. */
+static void the_commit_index_is_the_quorum_match_of_a_current_term_entry(void)
+{
+    static const raft_term log[] = {2, 2};
+    static const struct {
+        uint32_t size;
+        raft_index match[4]; /* of followers 2.. (0: no ack) */
+        raft_index commit;
+    } cases[] = {
+        {3, {3, 0}, 1},       {3, {2, 3}, 1},       {3, {4, 0}, 4},       {3, {3, 4}, 4},
+        {3, {2, 2}, 1},       {5, {3, 3, 0, 0}, 1}, {5, {4, 3, 3, 3}, 1}, {5, {4, 4, 0, 0}, 4},
+        {5, {4, 4, 3, 3}, 4}, {5, {3, 4, 2, 4}, 4}, {5, {2, 2, 2, 2}, 1},
+    };
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        struct net net;
+        CHECK_OK(net_init(&net, cases[k].size, NULL));
+        for (raft_id i = 1; i <= cases[k].size; i++)
+            CHECK_OK(net_boot_terms(&net, i, cases[k].size, log, 2, 2, NULL));
+        net_campaign(&net, 1);
+        net_clear(&net);
+        for (raft_id i = 2; i <= cases[k].size; i++) {
+            struct raft_msg v = mk(RAFT_MSG_VOTE_RESP, i, 1, 3);
+            CHECK_OK(net_recv(&net, &v));
+        }
+        CHECK_EQ(role_of(&net, 1), RAFT_LEADER);
+        CHECK_EQ(net_status(&net, 1).last_index, 4);
+        net_clear(&net);
+        for (uint32_t i = 0; i + 1 < cases[k].size; i++) {
+            if (!cases[k].match[i])
+                continue;
+            struct raft_msg a = mk(RAFT_MSG_APPEND_RESP, 2 + i, 1, 3);
+            a.index = cases[k].match[i];
+            CHECK_OK(net_recv(&net, &a));
+        }
+        CHECK_MSG(net_status(&net, 1).hard_state.commit == cases[k].commit,
+                  "case %zu: commit %llu, want %llu", k,
+                  (unsigned long long)net_status(&net, 1).hard_state.commit,
+                  (unsigned long long)cases[k].commit);
+        net_free(&net);
+    }
+}
+
 /* ---- limits and errors ---- */
 
 static void tweak_uncommitted100(struct raft_options *o)
@@ -1842,6 +1887,7 @@ static void allocation_failures_never_corrupt_state_or_leak(void)
 
 static struct {
     bool pre_vote, check_quorum, lease_reads;
+    uint32_t max_msg_entries;
 } prop_opts;
 
 static void tweak_prop(struct raft_options *o)
@@ -1852,7 +1898,7 @@ static void tweak_prop(struct raft_options *o)
     o->lease_drift_ticks = 1;
     o->snapshot_threshold = 30;
     o->snapshot_keep = 5;
-    o->max_msg_entries = 4;
+    o->max_msg_entries = prop_opts.max_msg_entries;
     o->max_inflight_msgs = 4;
     o->election_ticks = 10;
     o->heartbeat_ticks = 2;
@@ -2019,6 +2065,7 @@ static void random_run(uint32_t n, uint64_t seed, uint32_t steps, bool membershi
     prop_opts.check_quorum = rng_ratio(&g, 1, 2);
     /* Leases assume clocks that advance together: then every tick ticks every node. */
     prop_opts.lease_reads = prop_opts.check_quorum && rng_ratio(&g, 1, 2);
+    prop_opts.max_msg_entries = (uint32_t)rng_range(&g, 1, 4);
     struct net net;
     CHECK_OK(net_init(&net, n, tweak_prop));
     raft_id max_id = n;
@@ -2214,6 +2261,7 @@ static const struct test_case tests[] = {
     TEST(a_follower_whose_full_window_was_lost_recovers),
 #endif
     TEST(fast_back_off_repairs_a_long_divergent_tail_in_few_round_trips),
+    TEST(the_commit_index_is_the_quorum_match_of_a_current_term_entry),
     TEST(the_uncommitted_bytes_limit_refuses_proposals_until_commit),
     TEST(requests_on_a_non_leader_fail_with_a_leader_hint),
     TEST(duplicate_read_contexts_get_distinct_answers),

@@ -964,6 +964,42 @@ static void a_node_missing_a_committed_entry_is_never_elected(void)
     net_free(&net);
 }
 
+/* §8 (client interaction): a leader must know which entries are committed before it
+ * answers a read-only request, so it first commits a blank no-op of its term; a new
+ * leader that has not yet done so answers no read, even when a heartbeat round proves it
+ * is still leader (canary read_before_term_commit). */
+static void a_read_waits_until_the_leader_commits_its_noop(void)
+{
+    struct net net;
+    CHECK_OK(net_init(&net, 3, NULL));
+    CHECK_EQ(elect(&net, 1), 1);
+    CHECK_OK(net_propose(&net, 1, "w"));
+    net_deliver_only(&net, RAFT_MSG_APPEND, 1, 0);
+    net_deliver_only(&net, RAFT_MSG_APPEND_RESP, 0, 1);
+    CHECK_EQ(net_status(&net, 1).hard_state.commit, 3); /* "w" is committed */
+    net_clear(&net);
+    CHECK_EQ(net_status(&net, 3).hard_state.commit, 2); /* 3 does not know */
+    net_isolate(&net, 1, true);
+    net_campaign(&net, 3);
+    net_deliver_only(&net, RAFT_MSG_VOTE, 0, 0);
+    net_deliver_only(&net, RAFT_MSG_VOTE_RESP, 0, 0);
+    CHECK_EQ(net_status(&net, 3).role, RAFT_LEADER);
+    net_clear(&net); /* the no-op's appends are lost */
+    CHECK_OK(net_read(&net, 3, 7));
+    for (int i = 0; i < 3; i++) {
+        net_tick(&net, 3, 1);
+        net_deliver_only(&net, RAFT_MSG_HEARTBEAT, 3, 0);
+        net_deliver_only(&net, RAFT_MSG_HEARTBEAT_RESP, 0, 3);
+        net_clear(&net);
+    }
+    CHECK_EQ(net.nodes[3].n_reads, 0);
+    net_run(&net, 3);
+    CHECK_EQ(net.nodes[3].n_reads, 1);
+    CHECK_EQ(net.nodes[3].reads[0].err, 0);
+    CHECK_EQ(net.nodes[3].reads[0].index, 4); /* its no-op: covers "w" */
+    net_free(&net);
+}
+
 /* ---- heartbeats ---- */
 
 static void tweak_heartbeat3(struct raft_options *o)
@@ -1022,6 +1058,7 @@ static const struct test_case tests[] = {
     TEST(figure7_the_leader_repairs_every_divergent_follower_log),
     TEST(figure8_an_old_term_entry_on_a_majority_is_not_committed),
     TEST(a_node_missing_a_committed_entry_is_never_elected),
+    TEST(a_read_waits_until_the_leader_commits_its_noop),
     TEST(a_leader_sends_heartbeats_every_heartbeat_interval),
 };
 

@@ -453,16 +453,24 @@ static int step_node(struct net *net, raft_id id, const struct raft_event *ev, b
 {
     const struct raft_update *u;
     uint64_t fail = top ? net->fail_alloc_in_step : 0;
+    int sticky = 0;
     if (top) {
         net->fail_alloc_in_step = 0;
-        if (++net->top_steps == net->fail_step && net->fail_step_alloc)
+        if (++net->top_steps == net->fail_step && net->fail_step_alloc) {
             fail = net->fail_step_alloc;
+            sticky = 1;
+        }
     }
     if (fail)
-        mem_fail_at(fail, 0);
+        mem_fail_at(fail, sticky);
+    uint64_t calls = mem_alloc_calls();
     int rc = raft_step(net->nodes[id].r, ev, &u);
+    if (top && net->allocs_per_step && net->top_steps <= net->n_allocs_per_step)
+        net->allocs_per_step[net->top_steps - 1] = (uint32_t)(mem_alloc_calls() - calls);
     if (fail)
         mem_fail_at(0, 0);
+    if (rc == ASPEN_E_NOMEM)
+        net->n_nomem++;
     net->last_rc = rc;
     if (top) {
         net->last_up = *u;

@@ -109,8 +109,13 @@ struct net {
     /* If nonzero, the n-th allocation inside the next top-level raft_step fails. */
     uint64_t fail_alloc_in_step;
     /* Top-level steps so far; if fail_step matches, the fail_step_alloc-th allocation
-     * inside that raft_step fails (one fault per run, placed by step number). */
+     * inside that raft_step and all later ones in it fail (placed by step number). */
     uint64_t top_steps, fail_step, fail_step_alloc;
+    uint32_t n_nomem; /* steps that returned ASPEN_E_NOMEM */
+    /* If set, allocs_per_step[k] counts the allocation calls inside top-level step k+1
+     * (for k < n_allocs_per_step). */
+    uint32_t *allocs_per_step;
+    uint64_t n_allocs_per_step;
     /* Safety checks run on every step (never abort; tests read net_violation()):
      * Election Safety (one leader per term), State Machine Safety (every node applies
      * the same entry at an index), committed entries never change, entries are handed

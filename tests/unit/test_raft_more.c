@@ -1034,6 +1034,65 @@ static void a_second_transfer_replaces_the_first(void)
     net_free(&net);
 }
 
+static int behind_compaction(struct net *net);
+
+/* A transfer to a follower behind the leader's compaction point goes through a snapshot
+ * first (etcd-raft TestLeaderTransferAfterSnapshot). */
+static void a_transfer_to_a_follower_behind_compaction_goes_through_a_snapshot(void)
+{
+    struct net net;
+    CHECK_OK(behind_compaction(&net));
+    CHECK_OK(transfer(&net, 1, 3));
+    CHECK_EQ(net_count(&net, RAFT_MSG_TIMEOUT_NOW, 1, 3), 0);
+    bool snapshot = false;
+    for (int i = 0; i < 20 && net_leader(&net) != 3; i++) {
+        snapshot = snapshot || net_find(&net, RAFT_MSG_SNAPSHOT, 1, 3) != NULL;
+        net_deliver(&net, 1);
+    }
+    CHECK(snapshot);
+    CHECK_EQ(net_leader(&net), 3);
+    CHECK(net_status(&net, 3).snapshot_index > 0);
+    CHECK_SAFE(&net);
+    net_free(&net);
+}
+
+/* A leader in the middle of a transfer that learns of a higher term steps down, and the
+ * transfer does not outlive its leadership (etcd-raft
+ * TestLeaderTransferReceiveHigherTermVote). */
+static void a_transferring_leader_steps_down_on_a_higher_term(void)
+{
+    struct net net;
+    CHECK_OK(net_init(&net, 3, NULL));
+    CHECK_EQ(elect(&net, 1), 1);
+    net_isolate(&net, 3, true);
+    CHECK_OK(transfer(&net, 1, 3));
+    CHECK_ERR(net_propose(&net, 1, "x"), ASPEN_E_BUSY);
+    CHECK_EQ(elect(&net, 2), 2);
+    CHECK_EQ(role_of(&net, 1), RAFT_FOLLOWER);
+    CHECK_EQ(elect(&net, 1), 1);
+    CHECK_OK(net_propose(&net, 1, "x"));
+    net_free(&net);
+}
+
+/* A learner's read goes through the leader like a follower's (etcd-raft
+ * TestReadOnlyWithLearner). */
+static void a_learner_read_is_served_through_the_leader(void)
+{
+    struct net net;
+    CHECK_OK(net_init(&net, 3, NULL));
+    CHECK_EQ(elect(&net, 1), 1);
+    CHECK_OK(add_learner4(&net, NULL));
+    CHECK_OK(net_propose(&net, 1, "v"));
+    net_deliver(&net, 100000);
+    CHECK_OK(net_read(&net, 4, 11));
+    net_deliver(&net, 100000);
+    CHECK_EQ(net.nodes[4].n_reads, 1);
+    CHECK_EQ(net.nodes[4].reads[0].ctx, 11);
+    CHECK_EQ(net.nodes[4].reads[0].err, 0);
+    CHECK_EQ(net.nodes[4].reads[0].index, net_status(&net, 1).hard_state.commit);
+    net_free(&net);
+}
+
 /* ---- membership ---- */
 
 /* Removing a follower shrinks the quorum to the remaining voters, and the removed node,
@@ -1829,27 +1888,31 @@ static void tweak_oom(struct raft_options *o)
  * converges afterwards, and nothing leaks. */
 static void allocation_failures_never_corrupt_state_or_leak(void)
 {
+    static uint32_t allocs[20000];
     struct net net;
     CHECK_OK(net_init(&net, 3, tweak_oom));
     for (raft_id i = 1; i <= 3; i++)
         net_tick(&net, i, 1);
     uint64_t base = net.top_steps;
+    memset(allocs, 0, sizeof(allocs));
+    net.allocs_per_step = allocs;
+    net.n_allocs_per_step = sizeof(allocs) / sizeof(allocs[0]);
     oom_scenario(&net);
-    uint64_t steps = net.top_steps - base;
+    uint64_t steps = net.top_steps;
+    CHECK(steps < net.n_allocs_per_step);
     net_free(&net);
     uint32_t failures = 0, runs = 0;
-    for (uint64_t s = 1; s <= steps; s += 1 + s / 40) {
-        for (uint64_t k = 1; k <= 3; k++) {
+    for (uint64_t s = base + 1; s <= steps; s++) {
+        if (!allocs[s - 1])
+            continue;
+        for (uint64_t k = 1; k <= allocs[s - 1] && k <= 3; k++) {
             CHECK_OK(net_init(&net, 3, tweak_oom));
             for (raft_id i = 1; i <= 3; i++)
                 net_tick(&net, i, 1);
-            net.fail_step = net.top_steps + s;
+            net.fail_step = s;
             net.fail_step_alloc = k;
-            int64_t live = mem_outstanding();
             oom_scenario(&net);
-            (void)live;
-            if (net.last_rc == ASPEN_E_NOMEM)
-                failures++;
+            failures += net.n_nomem > 0;
             net_heal(&net);
             for (int i = 0; i < 60; i++)
                 net_run(&net, 1);
@@ -1870,11 +1933,25 @@ static void allocation_failures_never_corrupt_state_or_leak(void)
                           (unsigned long long)net_status(&net, i).applied,
                           (unsigned long long)net_status(&net, l).applied);
             }
+            /* And from storage: every node restarts and the cluster still agrees. */
+            for (raft_id i = 1; i <= 3; i++)
+                CHECK_OK(net_restart(&net, i));
+            for (int i = 0; i < 60 && !net_leader(&net); i++)
+                net_run(&net, 1);
+            l = net_leader(&net);
+            CHECK(l != 0);
+            CHECK_OK(net_propose(&net, l, "after restart"));
+            net_run(&net, 3);
+            CHECK_MSG(net_violation(&net) == NULL, "step %llu alloc %llu: %s",
+                      (unsigned long long)s, (unsigned long long)k, net_violation(&net));
             net_free(&net);
             runs++;
         }
     }
-    CHECK(runs > 100);
+    if (getenv("PROP_TRACE"))
+        fprintf(stderr, "oom: %u runs, %u with failures\n", runs, failures);
+    CHECK(runs > 50);
+    CHECK_MSG(failures == runs, "only %u of %u runs saw an allocation failure", failures, runs);
 }
 
 /* ---- randomized property test ---- */
@@ -2275,6 +2352,9 @@ static const struct test_case tests[] = {
     TEST(a_transfer_to_a_non_voter_is_invalid),
     TEST(a_transfer_times_out_after_an_election_timeout),
     TEST(a_second_transfer_replaces_the_first),
+    TEST(a_transfer_to_a_follower_behind_compaction_goes_through_a_snapshot),
+    TEST(a_transferring_leader_steps_down_on_a_higher_term),
+    TEST(a_learner_read_is_served_through_the_leader),
     TEST(removing_a_follower_shrinks_the_quorum),
     TEST(a_voter_is_demoted_to_learner),
     TEST(joint_consensus_with_explicit_leave),

@@ -1954,6 +1954,29 @@ static void allocation_failures_never_corrupt_state_or_leak(void)
     CHECK_MSG(failures == runs, "only %u of %u runs saw an allocation failure", failures, runs);
 }
 
+#ifdef ASPEN_RAFT_KNOWN_BUGS /* CORE_BUGS.md: fails on the current core */
+/* An allocation failure while answering reads may fail that step, but must not make a
+ * read vanish: every read is eventually answered, successfully or with an error. */
+static void an_allocation_failure_never_loses_a_read(void)
+{
+    struct net net;
+    CHECK_OK(net_init(&net, 3, NULL));
+    CHECK_EQ(elect(&net, 1), 1);
+    net_run(&net, 1);
+    CHECK_OK(net_read(&net, 1, 42));
+    CHECK_EQ(net.nodes[1].n_reads, 0);
+    /* The first heartbeat response confirms the round: fail the answer's allocation. */
+    net_deliver_only(&net, RAFT_MSG_HEARTBEAT, 1, 0);
+    net.fail_alloc_in_step = 1;
+    net_deliver_only(&net, RAFT_MSG_HEARTBEAT_RESP, 2, 1);
+    CHECK_EQ(net.n_nomem, 1); /* the step failed: fine */
+    net_run(&net, 20);
+    CHECK_MSG(net.nodes[1].n_reads == 1, "read 42 never answered (%u answers)",
+              net.nodes[1].n_reads);
+    net_free(&net);
+}
+#endif
+
 /* ---- randomized property test ---- */
 
 #ifdef ASPEN_RAFT_KNOWN_BUGS
@@ -2375,6 +2398,7 @@ static const struct test_case tests[] = {
     TEST(a_leader_stepping_down_after_its_removal_does_not_wedge_the_cluster),
     TEST(a_late_timeout_now_does_not_break_lease_reads),
     TEST(a_restarted_follower_does_not_break_lease_reads),
+    TEST(an_allocation_failure_never_loses_a_read),
 #endif
     TEST(a_follower_behind_compaction_gets_a_snapshot_and_appends_pause),
     TEST(a_stale_snapshot_is_ignored),

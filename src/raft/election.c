@@ -111,13 +111,40 @@ void election_campaign(struct raft *r, bool pre, bool transfer)
     if (res == VOTE_WON) {
         /* A single voter wins at once; a real election still bumped the term above
          * (dqlite#689: every path to leadership must). */
-        if (pre)
+        if (pre) {
             election_campaign(r, false, transfer);
-        else
+        } else {
+            /* Elected without a single message: nothing we send may carry this term
+             * before it is durable, or a crash could reuse it for other entries. */
             raft_become_leader(r);
+            r->term_unsynced = true;
+        }
         return;
     }
     request_votes(r, pre ? RAFT_MSG_PREVOTE : RAFT_MSG_VOTE, term, transfer);
+}
+
+void election_share_commit(struct raft *r, struct raft_msg *resp)
+{
+    raft_term t;
+    if (log_term(&r->log, r->commit, &t)) {
+        resp->commit = r->commit;
+        resp->log_term = t;
+    }
+}
+
+/* Learns a commit index from a vote response: a committed (index, term) is a fact about
+ * the cluster, and if our log holds the same entry, Log Matching (§5.3) makes our prefix
+ * up to it the committed one. Without this, voters that refuse us (their logs are longer)
+ * and cannot campaign (not voters in their own, newer configuration) could leave us in
+ * an older configuration forever, needing their votes. */
+static void learn_commit(struct raft *r, const struct raft_msg *m)
+{
+    raft_term t;
+    /* A leader's commit index follows from its own quorum counting alone (Figure 8). */
+    if (r->role != RAFT_LEADER && m->commit > r->commit && log_term(&r->log, m->commit, &t) &&
+        t == m->log_term)
+        r->commit = m->commit;
 }
 
 void election_on_vote(struct raft *r, const struct raft_msg *m)
@@ -137,6 +164,7 @@ void election_on_vote(struct raft *r, const struct raft_msg *m)
     if (!resp)
         return;
     resp->after_persist = !pre;
+    election_share_commit(r, resp);
     if (can_vote && up_to_date) {
         resp->term = m->term;
         if (!pre) {
@@ -151,8 +179,14 @@ void election_on_vote(struct raft *r, const struct raft_msg *m)
 void election_on_vote_resp(struct raft *r, const struct raft_msg *m)
 {
     bool pre = m->type == RAFT_MSG_PREVOTE_RESP;
+    learn_commit(r, m); /* also when the answer made us a follower of a newer term */
     if (r->role != (pre ? RAFT_PRE_CANDIDATE : RAFT_CANDIDATE))
         return;
+    if (!raft_is_promotable(r)) {
+        /* A configuration applied since the campaign began left us out. */
+        raft_become_follower(r, r->term, 0);
+        return;
+    }
     if (pre && !m->reject && m->term != r->term + 1)
         return; /* a grant for an older pre-election */
     struct progress *pr = raft_progress(r, m->from);

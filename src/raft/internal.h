@@ -185,6 +185,7 @@ struct raft {
     bool leader_transferring;
 
     /* Leader state. */
+    bool term_unsynced; /* won alone: our term is not known durable yet */
     raft_id transferee;
     uint64_t transfer_round; /* TimeoutNow waits until a quorum acknowledged this round */
     bool timeout_now_sent;
@@ -231,6 +232,7 @@ raft_term raft_last_term(const struct raft *r);
 void election_campaign(struct raft *r, bool pre, bool transfer);
 void election_on_vote(struct raft *r, const struct raft_msg *m);
 void election_on_vote_resp(struct raft *r, const struct raft_msg *m);
+void election_share_commit(struct raft *r, struct raft_msg *resp);
 enum vote_result election_tally(struct raft *r);
 bool election_quorum_active(struct raft *r);
 

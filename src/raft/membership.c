@@ -95,6 +95,8 @@ void membership_apply(struct raft *r, const struct raft_entry *e)
 
 void membership_after_apply(struct raft *r)
 {
+    if ((r->role == RAFT_CANDIDATE || r->role == RAFT_PRE_CANDIDATE) && !raft_is_promotable(r))
+        raft_become_follower(r, r->term, 0); /* a campaign for a seat we no longer hold */
     if (r->role != RAFT_LEADER)
         return;
     if (!raft_config_is_voter(&r->conf, r->id)) {

@@ -208,6 +208,7 @@ void raft_become_leader(struct raft *r)
 {
     ASPEN_ASSERT(r->role == RAFT_CANDIDATE);
     r->role = RAFT_LEADER;
+    r->term_unsynced = false; /* won by votes sent only after our term was durable */
     r->leader = r->id;
     r->election_elapsed = 0;
     r->heartbeat_elapsed = 0;
@@ -287,12 +288,12 @@ static bool check_term(struct raft *r, const struct raft_msg *m)
     if (m->term > r->term) {
         bool is_vote = m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE;
         /* Leader lease (thesis §4.2.3): we heard from a live leader within the minimum
-         * election timeout, so a disruptive candidate gets no vote and no term bump. A
-         * freshly started core counts as inside a lease for its first election timeout:
-         * before a restart it may have promised one, and lease reads rely on it. */
+         * election timeout, so a disruptive candidate gets no vote and no term bump. With
+         * lease reads, a freshly started core counts as inside a lease for its first
+         * election timeout: before a restart it may have promised one. */
         bool in_lease =
             r->o.check_quorum && ((r->leader != 0 && r->election_elapsed < r->o.election_ticks) ||
-                                  r->now < r->o.election_ticks);
+                                  (r->o.lease_reads && r->now < r->o.election_ticks));
         bool transfer = (m->flags & RAFT_MSG_F_TRANSFER) && r->leader_transferring;
         if (is_vote && in_lease && !transfer)
             return false;
@@ -314,8 +315,10 @@ static bool check_term(struct raft *r, const struct raft_msg *m)
             raft_send(r, RAFT_MSG_APPEND_RESP, m->from);
         } else if (m->type == RAFT_MSG_PREVOTE) {
             struct raft_msg *resp = raft_send(r, RAFT_MSG_PREVOTE_RESP, m->from);
-            if (resp)
+            if (resp) {
                 resp->reject = true;
+                election_share_commit(r, resp);
+            }
         }
         return false;
     }
@@ -428,6 +431,11 @@ static void finish_update(struct raft *r)
         u->n_entries = (size_t)(last - r->persist_from + 1);
     }
     u->must_sync = term_or_vote || u->n_entries || u->has_snapshot;
+    /* No message may carry a term or vote that a crash could still take back: the
+     * receiver would hold entries or promises of a term we might reuse. */
+    if (term_or_vote || (r->role == RAFT_LEADER && r->term_unsynced))
+        for (size_t i = 0; i < r->n_msgs; i++)
+            r->msgs[i].after_persist = true;
     u->must_persist = u->must_sync || u->hard_state_changed;
     u->persist_index = last;
     u->persist_term = log_last_term(&r->log);

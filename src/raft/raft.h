@@ -138,7 +138,7 @@ enum raft_msg_type {
     RAFT_MSG_APPEND = 0,          /* AppendEntries (§5.3); index/log_term = previous entry */
     RAFT_MSG_APPEND_RESP = 1,     /* index = match (or, if reject, the rejected index) */
     RAFT_MSG_VOTE = 2,            /* RequestVote (§5.2); index/log_term = candidate's last */
-    RAFT_MSG_VOTE_RESP = 3,       /* reject = vote denied */
+    RAFT_MSG_VOTE_RESP = 3,       /* reject = vote denied; commit/log_term: voter's commit */
     RAFT_MSG_PREVOTE = 4,         /* thesis §9.6; term = the term the candidate would use */
     RAFT_MSG_PREVOTE_RESP = 5,    /* term = the request's term when granted */
     RAFT_MSG_HEARTBEAT = 6,       /* commit + context = the leader's read round (§6.4) */
@@ -294,7 +294,7 @@ struct raft_options {
     uint32_t heartbeat_ticks;   /* < election_ticks */
     bool pre_vote;              /* thesis §9.6 */
     bool check_quorum;          /* leader steps down without a quorum; followers keep a lease */
-    bool lease_reads;           /* needs check_quorum; reads served inside the leader lease */
+    bool lease_reads;           /* needs check_quorum; set on every member alike */
     uint32_t lease_drift_ticks; /* the clock-drift bound lease reads assume (< election) */
     uint32_t max_msg_entries;
     uint64_t max_msg_bytes;

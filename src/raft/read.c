@@ -37,21 +37,23 @@ static int push_out(struct raft *r, uint64_t ctx, raft_index index, int err)
     return 0;
 }
 
-/* Answers one read: locally, or to the follower that forwarded it. */
-static void answer(struct raft *r, const struct pending_read *p, raft_index index, int err)
+/* Answers one read: locally, or to the follower that forwarded it. False if out of
+ * memory: the read stays queued and is answered at a later confirmation. */
+static bool answer(struct raft *r, const struct pending_read *p, raft_index index, int err)
 {
     if (p->from == 0) {
         int rc = push_out(r, p->ctx, index, err);
         if (rc)
             r->step_err = rc;
-        return;
+        return rc == 0;
     }
     struct raft_msg *m = raft_send(r, RAFT_MSG_READ_INDEX_RESP, p->from);
-    if (m) {
-        m->context = p->ctx;
-        m->index = index;
-        m->reject = err != 0;
-    }
+    if (!m)
+        return false;
+    m->context = p->ctx;
+    m->index = index;
+    m->reject = err != 0;
+    return true;
 }
 
 static struct pending_read *read_at(struct raft *r, uint32_t i)
@@ -142,10 +144,23 @@ int read_request(struct raft *r, uint64_t ctx, raft_id from)
     return from != 0 ? 0 : rc;
 }
 
+/* No one to confirm with: our commit index is the read index. */
+static void answer_single_voter(struct raft *r)
+{
+    while (r->reads_count && committed_in_term(r) && answer(r, read_at(r, 0), r->commit, 0)) {
+        r->reads_head = (r->reads_head + 1) % r->reads_cap;
+        r->reads_count--;
+    }
+}
+
 void read_start_round_if_needed(struct raft *r)
 {
-    if (!r->reads_count || single_voter(r))
+    if (!r->reads_count)
         return;
+    if (single_voter(r)) {
+        answer_single_voter(r); /* reads queued by an allocation failure */
+        return;
+    }
     struct pending_read *last = read_at(r, r->reads_count - 1);
     if (last->round != 0 || (last->index == 0 && !committed_in_term(r)))
         return;
@@ -177,20 +192,20 @@ static uint64_t quorum_round(struct raft *r)
 void read_on_confirm(struct raft *r)
 {
     uint64_t q = quorum_round(r);
-    if (q == UINT64_MAX || q <= r->read_confirmed)
-        return;
-    r->read_confirmed = q;
-    if (r->read_round - q < READ_ROUND_TICKS && r->round_tick[q % READ_ROUND_TICKS] != UINT64_MAX) {
-        uint64_t until =
-            r->round_tick[q % READ_ROUND_TICKS] + r->o.election_ticks - r->o.lease_drift_ticks;
-        if (until > r->lease_until)
-            r->lease_until = until;
+    if (q != UINT64_MAX && q > r->read_confirmed) {
+        r->read_confirmed = q;
+        uint64_t start = r->round_tick[q % READ_ROUND_TICKS];
+        if (r->read_round - q < READ_ROUND_TICKS && start != UINT64_MAX) {
+            uint64_t until = start + r->o.election_ticks - r->o.lease_drift_ticks;
+            if (until > r->lease_until)
+                r->lease_until = until;
+        }
     }
+    /* Also after an earlier answer failed for lack of memory: the rest wait in order. */
     while (r->reads_count) {
         struct pending_read *p = read_at(r, 0);
-        if (p->round == 0 || p->round > q)
+        if (p->round == 0 || p->round > r->read_confirmed || !answer(r, p, p->index, 0))
             break;
-        answer(r, p, p->index, 0);
         r->reads_head = (r->reads_head + 1) % r->reads_cap;
         r->reads_count--;
     }
@@ -199,12 +214,7 @@ void read_on_confirm(struct raft *r)
 void read_on_term_commit(struct raft *r)
 {
     if (single_voter(r)) {
-        /* No one to confirm with: our commit index is the read index. */
-        while (r->reads_count) {
-            answer(r, read_at(r, 0), r->commit, 0);
-            r->reads_head = (r->reads_head + 1) % r->reads_cap;
-            r->reads_count--;
-        }
+        answer_single_voter(r);
         return;
     }
     /* Reads that arrived before our first commit in this term may now be served at
@@ -219,6 +229,8 @@ void read_on_term_commit(struct raft *r)
 void read_fail_all(struct raft *r)
 {
     while (r->reads_count) {
+        /* If this answer cannot be allocated the read is dropped: we are no longer leader
+         * and cannot keep it; the shell's timeout answers it. */
         answer(r, read_at(r, 0), 0, ASPEN_E_NOT_LEADER);
         r->reads_head = (r->reads_head + 1) % r->reads_cap;
         r->reads_count--;

@@ -398,6 +398,8 @@ void replication_on_persisted(struct raft *r, raft_index index, raft_term term)
         return;
     if (index > r->durable)
         r->durable = index;
+    if (term == r->term)
+        r->term_unsynced = false; /* an update written in our term carried the term too */
     if (r->role == RAFT_LEADER) {
         struct progress *self = raft_progress(r, r->id);
         if (self && progress_update(self, r->durable) && replication_maybe_commit(r))

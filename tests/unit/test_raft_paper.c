@@ -147,7 +147,7 @@ static void a_leader_steps_down_on_a_reply_with_a_higher_term(void)
 
 /* Figure 2: a message from an older term is ignored: no term, log, vote or commit change
  * (etcd-raft TestStepIgnoreOldTermMsg, TestRejectStaleTermMessage). */
-static void a_message_with_a_stale_term_is_ignored(void)
+static void a_message_with_a_stale_term_is_rejected_without_effect(void)
 {
     struct net net;
     CHECK_OK(net_init(&net, 3, NULL));
@@ -169,8 +169,12 @@ static void a_message_with_a_stale_term_is_ignored(void)
     struct raft_status after = net_status(&net, 2);
     CHECK(memcmp(&before, &after, sizeof(before)) == 0);
     CHECK_EQ(raft_term_at(net.nodes[2].r, 2), 2);
-    /* Without PreVote or CheckQuorum nothing answers a stale message. */
-    CHECK_EQ(net.q_len, 0);
+    /* §5.1: the stale append and heartbeat are rejected with our term, so their sender
+     * steps down; the stale vote request gets no answer. */
+    CHECK_EQ(net.q_len, 2);
+    CHECK_EQ(net_count(&net, RAFT_MSG_APPEND_RESP, 2, 3), 2);
+    CHECK_EQ(net.q[net.q_head].m.term, 2);
+    net_clear(&net);
     /* A leader ignores a stale acknowledgement claiming a far match. */
     struct raft_msg ack = mk(RAFT_MSG_APPEND_RESP, 2, 1, 1);
     ack.index = 2;
@@ -1036,7 +1040,7 @@ static void a_leader_sends_heartbeats_every_heartbeat_interval(void)
 static const struct test_case tests[] = {
     TEST(a_higher_term_makes_every_role_a_follower_of_that_term),
     TEST(a_leader_steps_down_on_a_reply_with_a_higher_term),
-    TEST(a_message_with_a_stale_term_is_ignored),
+    TEST(a_message_with_a_stale_term_is_rejected_without_effect),
     TEST(a_stale_leader_learns_the_new_term_from_its_followers),
     TEST(a_follower_times_out_and_campaigns_in_a_new_term),
     TEST(a_candidate_wins_with_a_majority_and_loses_with_a_majority_of_refusals),

@@ -173,6 +173,15 @@ void election_on_vote(struct raft *r, const struct raft_msg *m)
         }
     } else {
         resp->reject = true;
+        bool ahead = m->log_term > last_term ||
+                     (m->log_term == last_term && m->index > log_last_index(&r->log));
+        if (!pre && r->role == RAFT_CANDIDATE && ahead && r->vote == r->id) {
+            /* We voted for ourselves, yet this candidate's log is strictly more complete
+             * than ours: yield. Our vote stands, but we stop competing for the next term so
+             * that it can win it, rather than racing it term after term (seen with a
+             * voter lagging a configuration behind, whose campaigns never reach it). */
+            raft_become_follower(r, r->term, 0);
+        }
     }
 }
 

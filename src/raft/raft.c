@@ -303,7 +303,13 @@ static bool check_term(struct raft *r, const struct raft_msg *m)
             return true; /* granted pre-votes carry the future term */
         bool from_leader = m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT ||
                            m->type == RAFT_MSG_SNAPSHOT;
+        uint32_t elapsed = r->election_elapsed;
         raft_become_follower(r, m->term, from_leader ? m->from : 0);
+        /* Figure 2: only a leader's message or a granted vote restarts the election
+         * timer. A candidate we refuse (its log is behind) must not keep us from ever
+         * timing out by bumping the term again and again. */
+        if (m->type == RAFT_MSG_VOTE)
+            r->election_elapsed = elapsed;
         return true;
     }
     if (m->term < r->term) {
@@ -313,8 +319,13 @@ static bool check_term(struct raft *r, const struct raft_msg *m)
              * down. With CheckQuorum it is also what frees a node whose votes we ignore
              * (etcd-raft TestFreeStuckCandidate). */
             raft_send(r, RAFT_MSG_APPEND_RESP, m->from);
-        } else if (m->type == RAFT_MSG_PREVOTE) {
-            struct raft_msg *resp = raft_send(r, RAFT_MSG_PREVOTE_RESP, m->from);
+        } else if (m->type == RAFT_MSG_PREVOTE || m->type == RAFT_MSG_VOTE) {
+            /* §5.1: reject with our term. A candidate that never hears our newer term
+             * (we do not ask it for votes: our configuration is older than its) would
+             * otherwise trail us by a term forever. */
+            bool pre = m->type == RAFT_MSG_PREVOTE;
+            struct raft_msg *resp =
+                raft_send(r, pre ? RAFT_MSG_PREVOTE_RESP : RAFT_MSG_VOTE_RESP, m->from);
             if (resp) {
                 resp->reject = true;
                 election_share_commit(r, resp);

@@ -169,10 +169,10 @@ static void a_message_with_a_stale_term_is_rejected_without_effect(void)
     struct raft_status after = net_status(&net, 2);
     CHECK(memcmp(&before, &after, sizeof(before)) == 0);
     CHECK_EQ(raft_term_at(net.nodes[2].r, 2), 2);
-    /* §5.1: the stale append and heartbeat are rejected with our term, so their sender
-     * steps down; the stale vote request gets no answer. */
-    CHECK_EQ(net.q_len, 2);
+    /* §5.1: all three are rejected with our term, so their sender steps down. */
+    CHECK_EQ(net.q_len, 3);
     CHECK_EQ(net_count(&net, RAFT_MSG_APPEND_RESP, 2, 3), 2);
+    CHECK_EQ(net_count(&net, RAFT_MSG_VOTE_RESP, 2, 3), 1);
     CHECK_EQ(net.q[net.q_head].m.term, 2);
     net_clear(&net);
     /* A leader ignores a stale acknowledgement claiming a far match. */

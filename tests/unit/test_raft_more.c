@@ -2291,15 +2291,19 @@ static void random_run(uint32_t n, uint64_t seed, uint32_t steps, bool membershi
     net_heal(&net);
     raft_id l = 0;
     for (int i = 0; i < 300; i++) {
-        /* Without CheckQuorum's leader lease, removed nodes are shut down: one that never
-         * learned of its removal would keep disrupting elections (thesis §4.2.3). */
+        /* Without CheckQuorum's leader lease, removed nodes that still think they are
+         * voters are shut down: they would keep disrupting elections (thesis §4.2.3).
+         * Those that know they were removed stay: they never campaign, and their vote
+         * refusals carry the commit index that lets the new voters learn of the change. */
         raft_id most = 1;
         for (raft_id k = 1; k <= max_id; k++)
             if (net_status(&net, k).applied > net_status(&net, most).applied)
                 most = k;
         const struct raft_config *mc = raft_config(net.nodes[most].r);
         for (raft_id k = 1; k <= max_id && !prop_opts.check_quorum; k++)
-            net_isolate(&net, k, !raft_config_is_voter(mc, k) && !raft_config_is_learner(mc, k));
+            net_isolate(&net, k,
+                        !raft_config_is_voter(mc, k) && !raft_config_is_learner(mc, k) &&
+                            raft_config_is_voter(raft_config(net.nodes[k].r), k));
         for (raft_id id = 1; id <= max_id; id++)
             net_persist_all(&net, id);
         net_run(&net, 1);

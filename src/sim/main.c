@@ -12,7 +12,7 @@
  *                        the canary suite uses this to prove the simulator catches bugs)
  *   --twice              run each seed twice and require identical trace digests
  *   --quiet              no line per seed, only violations and the summary
- *   --known A,B,...      seeds with a known core bug (CORE_BUGS.md): their violation is
+ *   --known A,B,...      seeds with a known core bug (docs/FINDINGS.md): their violation is
  *                        reported but not counted; if one passes, that fails the sweep
  *                        (the bug is fixed, or the seed changed meaning: update the list)
  *
@@ -210,11 +210,12 @@ int main(int argc, char **argv)
         if (listed && !expect) {
             if (res.violation) {
                 known_hit++;
-                printf("seed=%" PRIu64 " known core bug (CORE_BUGS.md): %s\n", seed, res.invariant);
+                printf("seed=%" PRIu64 " known core bug (docs/FINDINGS.md): %s\n", seed,
+                       res.invariant);
             } else {
                 known_fixed++;
                 printf("seed=%" PRIu64 " is listed as a known core bug but passed: fixed, or "
-                       "the seed changed meaning; update --known and CORE_BUGS.md\n",
+                       "the seed changed meaning; update --known and docs/FINDINGS.md\n",
                        seed);
             }
         } else if (res.violation) {

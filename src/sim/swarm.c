@@ -112,7 +112,7 @@ void swarm_draw(struct sim_params *p, uint64_t seed, const struct sim_options *o
     p->safety_ns = opt->safety_ns ? opt->safety_ns : rng_range(&r, 2 * S, 10 * S);
     p->liveness_ns = 30 * S;
 
-    /* New draws go below this line, so the seeds recorded so far (CORE_BUGS.md) keep
+    /* New draws go below this line, so the seeds recorded so far (docs/FINDINGS.md) keep
      * meaning the same runs. */
     p->net.corrupt_permille = on(&r, 1, 5) ? permille(&r, 20) : 0;
     /* Targeted crash right after a vote grant goes out (BUGGIFY style: votes are rare,

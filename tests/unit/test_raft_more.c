@@ -2287,7 +2287,7 @@ static void random_run(uint32_t n, uint64_t seed, uint32_t steps, bool membershi
         }
     }
     /* Liveness once the faults stop: a leader, and every member applies the same prefix
-     * (a follower whose whole in-flight window was lost included: CORE_BUGS.md 1). */
+     * (a follower whose whole in-flight window was lost included: docs/FINDINGS.md #2). */
     net_heal(&net);
     raft_id l = 0;
     for (int i = 0; i < 300; i++) {

@@ -227,12 +227,18 @@ static void describe_durable(const struct sim *s, char *out, size_t len)
     }
 }
 
+/* Does every quorum of cfg hold the entry? A joint quorum needs a majority of BOTH
+ * halves, so it is enough that the holders meet every majority of EITHER half (the joint
+ * configuration is only left by an entry that an incoming majority holds, and with it
+ * this one). */
 static bool config_covered(const struct sim *s, const struct raft_config *cfg, raft_index index,
                            raft_term term)
 {
     uint32_t have;
-    return quorum_covered(s, cfg->voters, cfg->n_voters, index, term, &have) &&
-           quorum_covered(s, cfg->outgoing, cfg->n_outgoing, index, term, &have);
+    bool in = quorum_covered(s, cfg->voters, cfg->n_voters, index, term, &have);
+    if (cfg->n_outgoing == 0)
+        return in;
+    return in || quorum_covered(s, cfg->outgoing, cfg->n_outgoing, index, term, &have);
 }
 
 /* Checks coverage under cfg unless `alt` (may be NULL) is covered. */
@@ -240,7 +246,7 @@ static void check_durable(struct sim *s, const struct raft_config *cfg,
                           const struct raft_config *alt, raft_index index, raft_term term,
                           const char *when)
 {
-    if (alt && config_covered(s, alt, index, term))
+    if ((alt && config_covered(s, alt, index, term)) || config_covered(s, cfg, index, term))
         return;
     uint32_t have, of = 0;
     const char *which = NULL;

@@ -63,6 +63,29 @@ void *mem_realloc(void *ptr, size_t size)
     return realloc(ptr, size);
 }
 
+int mem_grow(void *array, size_t *cap, size_t n, size_t size, size_t min_cap, size_t max)
+{
+    ASPEN_ASSERT(n <= *cap && size > 0 && min_cap > 0);
+    if (n < *cap)
+        return 0;
+    if (*cap >= max)
+        return ASPEN_E_FULL;
+    size_t want = *cap ? *cap * 2 : min_cap;
+    if (want > max)
+        want = max;
+    if (want > SIZE_MAX / size)
+        return ASPEN_E_NOMEM;
+    /* `array` points at a T *: copy the pointer in and out rather than alias it. */
+    void *old;
+    memcpy(&old, array, sizeof(old));
+    void *grown = mem_realloc(old, want * size);
+    if (!grown)
+        return ASPEN_E_NOMEM;
+    memcpy(array, &grown, sizeof(grown));
+    *cap = want;
+    return 0;
+}
+
 void mem_free(void *ptr)
 {
     if (ptr == NULL)

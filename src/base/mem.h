@@ -23,6 +23,12 @@ void *mem_calloc(size_t count, size_t size);
 void *mem_realloc(void *ptr, size_t size);
 void mem_free(void *ptr);
 
+/* Makes room for element n of a growable array: `array` is the address of the array
+ * pointer (T **), *cap its capacity in elements of `size` bytes. When n == *cap the
+ * capacity doubles (starting at min_cap), never beyond max elements. Returns 0,
+ * ASPEN_E_FULL (max reached) or ASPEN_E_NOMEM; on error the array is unchanged. */
+int mem_grow(void *array, size_t *cap, size_t n, size_t size, size_t min_cap, size_t max);
+
 /* Fault injection: the n-th allocation call from now (1-based) returns NULL, and so do
  * all later ones if sticky is set. n == 0 turns injection off. Safe to call from any
  * thread, but "from now" is exact only while no other thread is allocating. */

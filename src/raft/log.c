@@ -64,14 +64,9 @@ int log_append(struct raft_log *log, const struct raft_entry *e)
 {
     ASPEN_ASSERT(e->index == log_last_index(log) + 1);
     ASPEN_ASSERT(e->term >= log_last_term(log)); /* terms never decrease along a log */
-    if (log->len == log->cap) {
-        size_t cap = log->cap ? log->cap * 2 : 64;
-        struct raft_entry *n = mem_realloc(log->ents, cap * sizeof(*n));
-        if (!n)
-            return ASPEN_E_NOMEM;
-        log->ents = n;
-        log->cap = cap;
-    }
+    int rc = mem_grow(&log->ents, &log->cap, log->len, sizeof(*log->ents), 64, SIZE_MAX);
+    if (rc)
+        return rc;
     uint8_t *data = NULL;
     if (e->len) {
         data = mem_alloc(e->len);

@@ -166,15 +166,10 @@ raft_term raft_last_term(const struct raft *r)
 struct raft_msg *raft_send(struct raft *r, uint8_t type, raft_id to)
 {
     ASPEN_ASSERT(to != r->id && to != 0);
-    if (r->n_msgs == r->cap_msgs) {
-        size_t cap = r->cap_msgs ? r->cap_msgs * 2 : 16;
-        struct raft_msg *n = mem_realloc(r->msgs, cap * sizeof(*n));
-        if (!n) {
-            r->step_err = ASPEN_E_NOMEM;
-            return NULL;
-        }
-        r->msgs = n;
-        r->cap_msgs = cap;
+    int rc = mem_grow(&r->msgs, &r->cap_msgs, r->n_msgs, sizeof(*r->msgs), 16, SIZE_MAX);
+    if (rc) {
+        r->step_err = rc;
+        return NULL;
     }
     struct raft_msg *m = &r->msgs[r->n_msgs++];
     memset(m, 0, sizeof(*m));

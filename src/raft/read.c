@@ -25,14 +25,10 @@
 
 static int push_out(struct raft *r, uint64_t ctx, raft_index index, int err)
 {
-    if (r->n_out_reads == r->cap_out_reads) {
-        size_t cap = r->cap_out_reads ? r->cap_out_reads * 2 : 16;
-        struct raft_read_state *n = mem_realloc(r->out_reads, cap * sizeof(*n));
-        if (!n)
-            return ASPEN_E_NOMEM;
-        r->out_reads = n;
-        r->cap_out_reads = cap;
-    }
+    int rc = mem_grow(&r->out_reads, &r->cap_out_reads, r->n_out_reads, sizeof(*r->out_reads), 16,
+                      SIZE_MAX);
+    if (rc)
+        return rc;
     r->out_reads[r->n_out_reads++] = (struct raft_read_state){ctx, index, err};
     return 0;
 }

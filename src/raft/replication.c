@@ -247,14 +247,20 @@ bool replication_maybe_commit(struct raft *r)
     return true;
 }
 
+/* The progress of a follower that answered us, if we still lead; it is alive. */
+static struct progress *answering_follower(struct raft *r, const struct raft_msg *m)
+{
+    struct progress *pr = r->role == RAFT_LEADER ? raft_progress(r, m->from) : NULL;
+    if (pr)
+        pr->recent_active = true;
+    return pr;
+}
+
 void replication_on_append_resp(struct raft *r, const struct raft_msg *m)
 {
-    if (r->role != RAFT_LEADER)
-        return;
-    struct progress *pr = raft_progress(r, m->from);
+    struct progress *pr = answering_follower(r, m);
     if (!pr)
         return;
-    pr->recent_active = true;
     if (m->reject) {
         raft_index hint = m->reject_hint;
         if (m->log_term > 0)
@@ -310,12 +316,9 @@ void replication_on_heartbeat(struct raft *r, const struct raft_msg *m)
 
 void replication_on_heartbeat_resp(struct raft *r, const struct raft_msg *m)
 {
-    if (r->role != RAFT_LEADER)
-        return;
-    struct progress *pr = raft_progress(r, m->from);
+    struct progress *pr = answering_follower(r, m);
     if (!pr)
         return;
-    pr->recent_active = true;
     pr->probe_sent = false; /* a live follower: resume probing (etcd-raft) */
     /* A full window whose appends were lost would stall replication forever: let one
      * more through; a gap makes the follower reject and the leader probe again. */

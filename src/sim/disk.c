@@ -120,16 +120,9 @@ static void log_compact(struct disk_log *l, raft_index index)
 /* Takes ownership of e's data on success. */
 static int log_append(struct disk_log *l, struct raft_entry *e)
 {
-    if (l->n == l->cap) {
-        if (l->cap >= ASPEN_SIM_MAX_LOG_ENTRIES)
-            return ASPEN_E_FULL;
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        struct raft_entry *v = mem_realloc(l->v, cap * sizeof(*v));
-        if (!v)
-            return ASPEN_E_NOMEM;
-        l->v = v;
-        l->cap = cap;
-    }
+    int rc = mem_grow(&l->v, &l->cap, l->n, sizeof(*l->v), 64, ASPEN_SIM_MAX_LOG_ENTRIES);
+    if (rc)
+        return rc;
     l->v[l->n++] = *e;
     e->data = NULL;
     return 0;

@@ -53,16 +53,9 @@ static uint64_t live_chain(const struct live_log *l, raft_index index)
 
 static int live_push(struct live_log *l, raft_term term, uint64_t chain)
 {
-    if (l->n == l->cap) {
-        if (l->cap >= ASPEN_SIM_MAX_LOG_ENTRIES)
-            return ASPEN_E_FULL;
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        struct live_ent *v = mem_realloc(l->v, cap * sizeof(*v));
-        if (!v)
-            return ASPEN_E_NOMEM;
-        l->v = v;
-        l->cap = cap;
-    }
+    int rc = mem_grow(&l->v, &l->cap, l->n, sizeof(*l->v), 64, ASPEN_SIM_MAX_LOG_ENTRIES);
+    if (rc)
+        return rc;
     l->v[l->n++] = (struct live_ent){.term = term, .chain = chain};
     return 0;
 }

@@ -210,7 +210,32 @@ static void test_pool_rejects_foreign_pointer(void)
     CHECK(died_misaligned);
 }
 
+static void test_grow_doubles_up_to_max_and_keeps_the_array_on_failure(void)
+{
+    uint32_t *v = NULL;
+    size_t cap = 0, n = 0;
+    for (; n < 10; n++) {
+        CHECK_OK(mem_grow(&v, &cap, n, sizeof(*v), 4, 10));
+        v[n] = (uint32_t)n;
+    }
+    CHECK_EQ(cap, 10); /* 4, 8, then capped at 10 */
+    CHECK_ERR(mem_grow(&v, &cap, n, sizeof(*v), 4, 10), ASPEN_E_FULL);
+    uint32_t *before = v;
+    size_t big_cap = cap, m = cap;
+    mem_fail_at(1, 0);
+    CHECK_ERR(mem_grow(&v, &big_cap, m, sizeof(*v), 4, 100), ASPEN_E_NOMEM);
+    mem_fail_at(0, 0);
+    CHECK(v == before && big_cap == 10);
+    for (uint32_t i = 0; i < 10; i++)
+        CHECK_EQ(v[i], i);
+    CHECK_OK(mem_grow(&v, &big_cap, m, sizeof(*v), 4, 100));
+    CHECK_EQ(big_cap, 20);
+    CHECK_EQ(v[9], 9);
+    mem_free(v);
+}
+
 static const struct test_case tests[] = {
+    TEST(test_grow_doubles_up_to_max_and_keeps_the_array_on_failure),
     TEST(test_fail_at_nth_call),
     TEST(test_fail_sticky_and_off),
     TEST(test_realloc_failure_keeps_block),

@@ -177,9 +177,15 @@ void check_truncate(struct sim *s, const struct sim_node *n, raft_index index, r
     const struct check *c = &s->chk;
     raft_index last = n->log.base + n->log.n;
     raft_index from = index > covered ? index : covered + 1;
+    /* The truncation comes from a leader of the node's current term. A leader older than
+     * the commit may legitimately overwrite the entry on a node that has not heard of the
+     * newer term yet (a quorum holds it; the coverage check watches that quorum). */
+    struct raft_status st;
+    raft_status(n->raft, &st);
     for (raft_index i = from; i <= last && i <= c->max_committed; i++) {
         raft_term t;
-        if (c->commit[i].set && live_log_term(&n->log, i, &t) && t == c->commit[i].term) {
+        if (c->commit[i].set && st.hard_state.term >= c->commit[i].commit_term &&
+            live_log_term(&n->log, i, &t) && t == c->commit[i].term) {
             sim_violation(s, "committed entry lost",
                           "n%u discards committed entry %" PRIu64 "/%" PRIu64, n->slot + 1, i, t);
             return;
@@ -274,9 +280,22 @@ void check_apply(struct sim *s, const struct sim_node *n, raft_index index, raft
         return;
     struct check_commit *rec = &c->commit[index];
     if (!rec->set) {
-        *rec = (struct check_commit){.term = term, .chain = chain, .digest = digest, .set = true};
-        if (index > c->max_committed)
+        raft_term commit_term = rec->commit_term;
+        if (!commit_term) {
+            struct raft_status st;
+            raft_status(n->raft, &st);
+            commit_term = st.hard_state.term;
+        }
+        *rec = (struct check_commit){.term = term,
+                                     .commit_term = commit_term,
+                                     .chain = chain,
+                                     .digest = digest,
+                                     .set = true};
+        if (index > c->max_committed) {
             c->max_committed = index;
+            c->committed_cfg = *raft_config(n->raft);
+            c->has_committed_cfg = true;
+        }
         /* Committed under the configuration before this step or the one after it (a
          * change handed out in this step): either must have it on every quorum. */
         check_durable(s, raft_config(n->raft), &n->cfg_before, index, term, "first applied");
@@ -304,9 +323,22 @@ void check_install(struct sim *s, const struct sim_node *n, raft_index index, ra
     if (!rec->set) {
         uint64_t chain = 0;
         (void)check_chain_of(c, index, term, &chain);
-        *rec = (struct check_commit){.term = term, .chain = chain, .digest = digest, .set = true};
-        if (index > c->max_committed)
+        raft_term commit_term = rec->commit_term;
+        if (!commit_term) {
+            struct raft_status st;
+            raft_status(n->raft, &st);
+            commit_term = st.hard_state.term;
+        }
+        *rec = (struct check_commit){.term = term,
+                                     .commit_term = commit_term,
+                                     .chain = chain,
+                                     .digest = digest,
+                                     .set = true};
+        if (index > c->max_committed) {
             c->max_committed = index;
+            c->committed_cfg = *raft_config(n->raft);
+            c->has_committed_cfg = true;
+        }
         return;
     }
     if (rec->term != term || rec->digest != digest)
@@ -319,19 +351,13 @@ void check_install(struct sim *s, const struct sim_node *n, raft_index index, ra
 void check_committed_durable(struct sim *s)
 {
     const struct check *c = &s->chk;
-    if (c->max_committed == 0)
+    if (c->max_committed == 0 || !c->has_committed_cfg)
         return;
-    /* The configuration of the up node that has applied the most is a committed one. */
-    const struct sim_node *best = NULL;
-    for (uint32_t i = 0; i < s->p.slots; i++) {
-        const struct sim_node *n = &s->nodes[i];
-        if (n->up && n->raft && (!best || n->applied > best->applied))
-            best = n;
-    }
-    if (!best)
-        return;
+    /* Measured against the configuration at the highest committed index, wherever that
+     * node is now: an up node that lags would offer an older configuration whose
+     * quorums no longer decide anything. */
     const struct check_commit *rec = &c->commit[c->max_committed];
-    check_durable(s, raft_config(best->raft), NULL, c->max_committed, rec->term, "after a crash");
+    check_durable(s, &c->committed_cfg, NULL, c->max_committed, rec->term, "after a crash");
 }
 
 void check_node(struct sim *s, struct sim_node *n)
@@ -361,5 +387,15 @@ void check_node(struct sim *s, struct sim_node *n)
                       "n%u: core last %" PRIu64 " applied %" PRIu64 ", shell last %" PRIu64
                       " applied %" PRIu64,
                       n->slot + 1, st.last_index, st.applied, n->log.base + n->log.n, n->applied);
+    if (st.role == RAFT_LEADER && st.hard_state.commit > n->commit) {
+        /* Remember the earliest term in which each index was known committed. */
+        for (raft_index i = n->commit + 1; i <= st.hard_state.commit; i++) {
+            if (!grow_commit(s, i))
+                break;
+            struct check_commit *rec = &s->chk.commit[i];
+            if (!rec->commit_term || st.hard_state.term < rec->commit_term)
+                rec->commit_term = st.hard_state.term;
+        }
+    }
     n->commit = st.hard_state.commit;
 }

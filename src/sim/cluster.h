@@ -201,6 +201,10 @@ struct check_index {
 
 struct check_commit {
     raft_term term;
+    /* The lowest term known to have this index committed: the term of a leader whose
+     * commit index covered it, else that of the first node to apply it. A leader of this
+     * term or later must hold the entry (Leader Completeness); a stale one need not. */
+    raft_term commit_term;
     uint64_t chain;
     uint64_t digest; /* state machine digest after applying it */
     bool set;
@@ -214,6 +218,10 @@ struct check {
     struct check_commit *commit; /* owned, by index */
     size_t n_commit;
     raft_index max_committed;
+    /* The configuration in force at max_committed (of the node that applied it first):
+     * committed, hence the one every crash check measures quorums against. */
+    struct raft_config committed_cfg;
+    bool has_committed_cfg;
     raft_term max_term;
 };
 

@@ -378,6 +378,12 @@ static int memo_grow_index(struct memo *m)
     return MEMO_NEW;
 }
 
+/* memcmp of n words, where n may be 0 and a NULL (memcmp forbids NULL even then). */
+static bool words_equal(const uint64_t *a, const uint64_t *b, size_t n)
+{
+    return n == 0 || memcmp(a, b, n * sizeof(uint64_t)) == 0;
+}
+
 /* A configuration as the memo table sees it. The known set is given in compact form:
  * kbits[0..kprefix) are all ones and kbits[kend..) all zero. budget is how many more
  * unknown-outcome operations the current pass lets it place. */
@@ -421,8 +427,9 @@ static int memo_visit(struct memo *m, const struct config *c, bool record, bool 
             if (x->hash != hash || x->state != c->state || x->kprefix != c->kprefix ||
                 x->klen != klen)
                 continue;
-            const uint64_t *w = m->pool + x->off;
-            if (memcmp(w, c->kbits + c->kprefix, klen * sizeof(uint64_t)) != 0)
+            /* The pool is NULL until some entry stores a word. */
+            const uint64_t *w = m->pool ? m->pool + x->off : NULL;
+            if (!words_equal(w, c->kbits + c->kprefix, klen))
                 continue;
             /* Subset: every stored unknown word lies within c's nonzero range. */
             bool subset = x->ulen == 0 || (x->ustart >= ustart && x->ustart + x->ulen <= uend);
@@ -431,7 +438,7 @@ static int memo_visit(struct memo *m, const struct config *c, bool record, bool 
             if (!subset)
                 continue;
             bool exact = x->ustart == ustart && x->ulen == ulen &&
-                         memcmp(w + klen, c->ubits + ustart, ulen * sizeof(uint64_t)) == 0;
+                         (ulen == 0 || words_equal(w + klen, c->ubits + ustart, ulen));
             if (x->proven >= c->budget || (final && !exact)) {
                 *proven = x->proven;
                 return MEMO_SEEN;
@@ -1283,7 +1290,8 @@ int lincheck_timeline(const struct lincheck_op *ops, size_t n, uint64_t key, uin
             continue;
         refs[sel++] = (struct part_ref){key, op->invoke_t, i};
     }
-    qsort(refs, sel, sizeof(*refs), part_ref_cmp);
+    if (sel)
+        qsort(refs, sel, sizeof(*refs), part_ref_cmp);
     size_t shown =
         sel < ASPEN_LINCHECK_TIMELINE_MAX_LINES ? sel : ASPEN_LINCHECK_TIMELINE_MAX_LINES;
     for (size_t j = 0; j < shown; j++) {

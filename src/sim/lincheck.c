@@ -31,14 +31,17 @@
  *     operation that returns at the earliest observation (a CAS, a successful one).
  *
  *  2. Dominance memo: a configuration is (K known set, U unknown set, state s). If (K, U',
- *     s) with U' a subset of U was visited, (K, U, s) is skipped: any completion of it is
- *     one of (K, U', s) too, which merely leaves more unknown operations available (they
- *     have no return entries, so real-time order never depends on them).
+ *     s) with U' a subset of U was explored, (K, U, s) can be skipped: any completion of it
+ *     is one of (K, U', s) too, which merely leaves more unknown operations available
+ *     (they have no return entries, so real-time order never depends on them). When the
+ *     skip is safe depends on the pass (see search()).
  *
  *  3. Symmetry: unknown operations with the same transition (two unknown DELETEs, two
  *     unknown PUTs of anonymous values, two CAS with the same expected and new states) are
  *     interchangeable once invoked, so of those pending only the earliest invoked is tried.
  *     The set consumed from each such class is then always a prefix, so U varies little.
+ *     Likewise an unknown CAS(a -> b) can do nothing an unknown PUT(b) cannot, so when both
+ *     would take the state from a to b, only the CAS is tried.
  *
  *  4. Normal form: an unknown operation is placed only right before an operation it
  *     enables. Take any linearization and let u (taking the state from s to s') be followed
@@ -54,7 +57,9 @@
  *     recorded: it must not stand for later unrestricted visits.
  *
  * The walk tries known candidates before unknown ones, so the cheap explanation (no
- * unknown operation took effect) is explored first.
+ * unknown operation took effect) is explored first; and the search runs in passes that
+ * allow more and more unknown operations (search()), so that a configuration reachable
+ * with fewer of them is recorded before it is met with more.
  *
  * Memo entries store the known-operation bitset compactly: operations are numbered in
  * invocation order, so a linearized set is mostly a run of leading all-ones words; those
@@ -62,10 +67,11 @@
  * then costs a few words per entry instead of 1.25 KiB. The hash of the known set is
  * Zobrist-style (an XOR of one random word per operation), updated in O(1) per step.
  *
- * The memo table has a byte budget; a search that would exceed it stops with UNKNOWN. The
- * loop is bounded by it: every iteration advances along the list (at most its length
- * between two other events), inserts a configuration (bounded by the budget) or undoes
- * one insertion.
+ * The memo table has a byte budget; a search that would exceed it stops with UNKNOWN. A
+ * pass is bounded by it: every iteration advances along the list (at most its length
+ * between two other events), inserts or re-explores a configuration (each at most once
+ * per pass, and their number is bounded by the budget) or undoes one such step; and
+ * there are at most ASPEN_LINCHECK_DEEPENING_PASSES + 1 passes.
  */
 #include "sim/lincheck.h"
 
@@ -929,7 +935,6 @@ struct outcome {
     size_t placed;       /* most known operations linearized at once */
     uint32_t stuck;      /* p of the operation met at its return in the deepest dead end */
     uint32_t last;       /* p of the operation linearized just before that, or NONE */
-    uint32_t state;      /* register state at that dead end */
     uint64_t value;      /* the register's concrete value there (state may be ST_ANON) */
     size_t stuck_placed; /* known operations linearized at that dead end */
     bool have_stuck;
@@ -1006,7 +1011,6 @@ static int search_pass(struct part *P, struct memo *memo, uint32_t limit, bool f
                 out->stuck_placed = placed;
                 out->stuck = p;
                 out->last = depth ? P->stack[depth - 1].p : NONE;
-                out->state = state;
                 out->value = written_value(P, writer);
             }
             if (depth == 0) {
@@ -1110,7 +1114,6 @@ static void keep_deepest(struct outcome *out, struct outcome *deepest)
         return;
     out->stuck = deepest->stuck;
     out->last = deepest->last;
-    out->state = deepest->state;
     out->value = deepest->value;
     out->stuck_placed = deepest->stuck_placed;
     if (deepest->placed > out->placed)
@@ -1176,8 +1179,8 @@ static void explain_violation(struct lincheck_result *res, const struct part *P,
     char v[24];
     lincheck_explain(res,
                      "key %" PRIu64 ": not linearizable: at most %zu of %zu operations "
-                     "(+%zu of unknown outcome) linearize; ",
-                     key, o->placed, P->known, P->unknown);
+                     "(%zu of them of unknown outcome but observed, +%zu unknown) linearize; ",
+                     key, o->placed, P->known, P->patched, P->unknown);
     lincheck_explain_op(res, P->ops, stuck->src);
     lincheck_explain(res, " has no linearization point with the register at %s",
                      lincheck_value_str(o->value, v, sizeof(v)));

@@ -17,6 +17,15 @@
  * Both are pure: no clock, no I/O, allocation only through base/mem.h, and the same input
  * always gives the same result and explanation, so a failing seed replays exactly. The
  * research notes behind the design are shared/research/consensus.md §4.
+ *
+ * Cost: a linearizable key's history of 10^4 operations from 5-8 concurrent clients, 1%
+ * of them timing out, checks in tens of milliseconds; proving such a history NOT
+ * linearizable takes well under a second. Unknown outcomes are what make the search
+ * expensive, so the simulator should resolve every one it can from the committed log
+ * before checking (as etcd's robustness tests patch their histories): a request whose
+ * entry was applied becomes a known-outcome operation returning when it was applied,
+ * with the outcome the state machine computed; one that never reached the log can be
+ * left out. Only requests whose fate is truly open should stay unknown.
  */
 #ifndef ASPEN_SIM_LINCHECK_H
 #define ASPEN_SIM_LINCHECK_H
@@ -46,8 +55,11 @@ enum lincheck_kind {
  *
  * Unknown outcome (a timeout, a crashed client): `unknown` is set or return_t is
  * LINCHECK_INF. The operation may then have taken effect at any moment after invoke_t or
- * never, and every output field is ignored. An unknown GET tells nothing and is dropped;
- * an unknown PUT / CAS / DELETE is kept as "maybe". As Knossos requires, a client that
+ * never, and every output field (return_t included) is ignored. An unknown GET tells
+ * nothing and is dropped; an unknown PUT / CAS / DELETE is kept as "maybe". (An unknown
+ * PUT or CAS that is the only write of its value, when some GET returns that value or
+ * some successful CAS expects it, certainly took effect: lincheck_check treats it as
+ * known, returning at the earliest such observation.) As Knossos requires, a client that
  * saw a timeout should continue under a fresh client id (the checkers do not need it, but
  * timelines read better).
  *
@@ -97,7 +109,8 @@ struct lincheck_result {
                              it, or the write / earlier op of the broken rule); SIZE_MAX */
     size_t placed_ops;    /* lincheck_check: most of the key's known-outcome operations
                              linearized at once (the longest linearizable prefix) */
-    size_t key_ops;       /* lincheck_check: known-outcome operations of that key */
+    size_t key_ops;       /* lincheck_check: known-outcome operations of that key (with
+                             the unknown ones it could resolve, see lincheck_op) */
     uint64_t t_lo, t_hi;  /* a window of virtual time around the problem, for timelines */
     uint64_t keys;        /* partitions (keys) examined */
     uint64_t keys_gaveup; /* lincheck_check: keys that exhausted the budget */

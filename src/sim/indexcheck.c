@@ -310,7 +310,9 @@ static bool observe(struct ix *x, size_t i, uint64_t r, enum pred pred, uint64_t
     flag(x, i, xv->src);
     lincheck_explain(x->res, " observed at index %" PRIu64 " the value of unindexed ", r);
     lincheck_explain_op(x->res, x->ops, xv->src);
-    if (!open) {
+    if (!open && !w) {
+        lincheck_explain(x->res, ", but no write can come before index 1");
+    } else if (!open) {
         lincheck_explain(x->res, ", but index %" PRIu64 " holds ", r);
         lincheck_explain_op(x->res, x->ops, w->src);
     } else {

@@ -502,6 +502,9 @@ static int memo_visit(struct memo *m, const struct config *c, bool record, bool 
 #define ST_ANON   1u /* some value no operation can tell from another */
 #define ST_FIRST  2u /* state ST_FIRST + i holds the value vals[i] */
 
+_Static_assert(ST_FIRST + ASPEN_LINCHECK_MAX_OPS_PER_KEY < (1u << 30),
+               "state ids fit the 30-bit fields of an unknown operation's class key");
+
 /* One operation of the partition, numbered p in invocation order. */
 struct wop {
     size_t src;        /* index in the caller's ops[] */
@@ -710,7 +713,8 @@ static void part_values(struct part *P, const struct lincheck_op *ops, const siz
         w->id = (uint32_t)(w->unknown ? P->unknown++ : P->known++);
         w->cls_prev = NONE;
         if (w->unknown) {
-            /* State ids stay below 2^30 (ASPEN_LINCHECK_MAX_OPS_PER_KEY). */
+            /* State ids stay below 2^30 (asserted at ST_FIRST); NONE masks to a value
+             * no state has. */
             uint64_t key = (uint64_t)w->kind << 60 | (uint64_t)(w->a & 0x3fffffffu) << 30 |
                            (uint64_t)(w->b & 0x3fffffffu);
             cls[nc++] = (struct vt){key, 0, (uint32_t)p};

@@ -1189,6 +1189,15 @@ static void test_index_unknown_writes(void)
     CHECK_EQ(index_verdict(late_put, NOPS(late_put)), LINCHECK_VIOLATION);
     CHECK_EQ(last.op, 3);
     CHECK_MSG(strstr(last.explain, "unindexed"), "%s", last.explain);
+    /* A CAS that succeeded at index 1 saw the initial state: an unindexed put's value is
+     * impossible there. */
+    const struct lincheck_op first[] = {
+        put(1, 0, 1, 0, 10),
+        at(cas(2, 0, 1, 2, true, 20, 30), 1),
+    };
+    CHECK_EQ(index_verdict(first, NOPS(first)), LINCHECK_VIOLATION);
+    CHECK_EQ(last.op, 1);
+    CHECK_MSG(strstr(last.explain, "before index 1"), "%s", last.explain);
     /* An index on an unknown op is ignored (no response carried it). */
     struct lincheck_op ign[] = {
         at(put(1, 0, 1, 0, 10), 1),

@@ -57,9 +57,10 @@
  *     recorded: it must not stand for later unrestricted visits.
  *
  * The walk tries known candidates before unknown ones, so the cheap explanation (no
- * unknown operation took effect) is explored first; and the search runs in passes that
- * allow more and more unknown operations (search()), so that a configuration reachable
- * with fewer of them is recorded before it is met with more.
+ * unknown operation took effect) is explored first. The search runs in passes (search()):
+ * a greedy one with a step cap, which finds linearizations fast, then, if it was cut off,
+ * passes that allow more and more unknown operations, so that a configuration reachable
+ * with fewer of them is recorded before it is met with more, and a final unlimited one.
  *
  * Memo entries store the known-operation bitset compactly: operations are numbered in
  * invocation order, so a linearized set is mostly a run of leading all-ones words; those
@@ -942,6 +943,7 @@ struct outcome {
     uint64_t value;      /* the register's concrete value there (state may be ST_ANON) */
     size_t stuck_placed; /* known operations linearized at that dead end */
     bool have_stuck;
+    bool capped; /* the pass stopped at its step or memory budget (verdict UNKNOWN) */
 };
 
 /* The concrete value of the register after writer p (NONE: the initial absent state). */
@@ -970,7 +972,7 @@ static uint32_t proven_add(uint32_t proven, uint32_t cost)
  * returned in *root_proven. The final pass instead prunes by any recorded strict subset
  * (see search()). 0 with *out filled, or ASPEN_E_NOMEM. */
 static int search_pass(struct part *P, struct memo *memo, uint32_t limit, bool final,
-                       struct outcome *out, uint32_t *root_proven)
+                       uint64_t max_steps, struct outcome *out, uint32_t *root_proven)
 {
     memset(out, 0, sizeof(*out));
     out->verdict = LINCHECK_OK;
@@ -993,12 +995,18 @@ static int search_pass(struct part *P, struct memo *memo, uint32_t limit, bool f
         return rc;
     if (rc == MEMO_FULL) {
         out->verdict = LINCHECK_UNKNOWN;
+        out->capped = true;
         return 0;
     }
     ASPEN_ASSERT(rc == MEMO_NEW); /* each pass asks the root for more than it proved */
 
     uint32_t e = P->next[HEAD];
-    while (remaining > 0) {
+    for (uint64_t steps = 1; remaining > 0; steps++) {
+        if (steps == max_steps) {
+            out->verdict = LINCHECK_UNKNOWN;
+            out->capped = true;
+            break;
+        }
         ASPEN_ASSERT(e != tail); /* a known operation's return is still in the list */
         uint32_t p = P->ent[e] / 2;
         const struct wop *w = &P->w[p];
@@ -1093,6 +1101,7 @@ static int search_pass(struct part *P, struct memo *memo, uint32_t limit, bool f
         toggle(P, w, &khash);
         if (rc == MEMO_FULL) {
             out->verdict = LINCHECK_UNKNOWN;
+            out->capped = true;
             break;
         }
         if (rc < 0)
@@ -1104,6 +1113,13 @@ static int search_pass(struct part *P, struct memo *memo, uint32_t limit, bool f
     }
     if (out->verdict == LINCHECK_OK)
         out->placed = P->known;
+    /* A pass that stopped early (success, or a budget) leaves operations placed; the next
+     * pass must start from the empty configuration. */
+    while (depth > 0) {
+        const struct wop *back = &P->w[P->stack[--depth].p];
+        toggle(P, back, &khash);
+        unlift(P, back);
+    }
     return 0;
 }
 
@@ -1124,35 +1140,52 @@ static void keep_deepest(struct outcome *out, struct outcome *deepest)
         out->placed = deepest->placed;
 }
 
-/* Runs the search, in passes that share the memo table.
+/* Runs the search, in passes.
  *
- * Pass 0 places no unknown-outcome operation: typical histories need none, and then it
- * is all there is. If it fails, the search deepens: pass L may place L of them, and each
- * records its configurations with the bound it proved (see search_pass), so the next
- * one re-explores only what was cut short. The point is order: a configuration reached
- * with fewer unknown operations is recorded before the same one reached with more, so
- * the dominance rule prunes the latter. A single unlimited pass instead meets, deep in
- * the history, many configurations first through paths that used unknown operations as
- * needless detours, and explores each of them before the cheaper one dominating it.
+ * First one greedy pass with the final pass's rules (below) from an empty table, cut
+ * off after `greedy_per_op` steps per operation. It is a complete
+ * search on its own, so whatever it concludes stands; and depth first, trying known
+ * operations before unknown ones, it usually walks straight to a linearization when
+ * there is one, including one that needs unknown writes late in the history. If it is cut
+ * off, the table is cleared (its entries record no proofs) and the search deepens.
+ *
+ * Pass 0 places no unknown-outcome operation. If it fails, pass L may place L of them,
+ * and each records its configurations with the bound it proved (see search_pass), so the
+ * next one re-explores only what was cut short. The point is order: a configuration
+ * reached with fewer unknown operations is recorded before the same one reached with
+ * more, so the dominance rule prunes the latter. A single unlimited pass instead meets,
+ * deep in the history, many configurations first through paths that used unknown
+ * operations as needless detours, and explores each of them before the cheaper one
+ * dominating it: proving a violation can then take millions of entries instead of
+ * thousands.
  *
  * Deepening stops once a pass records nothing new (or after `deepening` passes), and one
- * final unlimited pass settles the verdict. It
- * re-explores entries it meets exactly, and prunes any configuration for which the
- * table holds the same known set and state with a strictly smaller unknown set, whatever
- * that entry proved. That is sound: if the pruned configuration had a completion, the
- * entry (recorded along some path from the root that placed fewer unknown operations)
- * would have the same completion, making a success with strictly fewer unknown
- * operations in total; so a success using the fewest can never be pruned, and the pass
- * finds one if any exists. 0 with *out filled, or ASPEN_E_NOMEM. */
-static int search(struct part *P, size_t budget_bytes, uint32_t deepening, struct outcome *out)
+ * final unlimited pass settles the verdict. It re-explores entries it meets exactly, and
+ * prunes any configuration for which the table holds the same known set and state with
+ * a strictly smaller unknown set, whatever that entry proved. That is sound: if the
+ * pruned configuration had a completion, the entry (recorded along some path from the
+ * root that placed fewer unknown operations) would have the same completion, making a
+ * success with strictly fewer unknown operations in total; so a success using the fewest
+ * can never be pruned, and the pass finds one if any exists. 0 with *out filled, or
+ * ASPEN_E_NOMEM. */
+static int search(struct part *P, size_t budget_bytes, uint32_t greedy_per_op, uint32_t deepening,
+                  struct outcome *out)
 {
     struct memo memo = {.budget_bytes = budget_bytes};
     struct outcome deepest = {.have_stuck = false};
     uint32_t limit = 0, proven = PROVEN_ALL;
-    int rc = 0;
+    /* Without unknown operations the greedy pass is the whole search: no step cap. */
+    uint64_t greedy = P->unknown ? ((uint64_t)P->m + 1) * greedy_per_op : 0;
+    int rc = search_pass(P, &memo, 0, true, greedy, out, &proven);
+    if (!rc)
+        keep_deepest(out, &deepest);
+    if (rc || !out->capped || P->unknown == 0)
+        goto release;
+    memo_release(&memo);
+    memo.budget_bytes = budget_bytes;
     for (uint32_t pass = 0;; pass++) {
         size_t recorded = memo.count;
-        rc = search_pass(P, &memo, limit, false, out, &proven);
+        rc = search_pass(P, &memo, limit, false, 0, out, &proven);
         if (rc)
             break;
         keep_deepest(out, &deepest);
@@ -1161,7 +1194,7 @@ static int search(struct part *P, size_t budget_bytes, uint32_t deepening, struc
         if (out->verdict != LINCHECK_VIOLATION || proven >= P->unknown)
             break;
         if (memo.count == recorded || pass + 1 >= deepening) {
-            rc = search_pass(P, &memo, 0, true, out, &proven);
+            rc = search_pass(P, &memo, 0, true, 0, out, &proven);
             if (!rc)
                 keep_deepest(out, &deepest);
             break;
@@ -1169,6 +1202,7 @@ static int search(struct part *P, size_t budget_bytes, uint32_t deepening, struc
         ASPEN_ASSERT(proven >= limit);
         limit = proven + 1;
     }
+release:
     memo_release(&memo);
     return rc;
 }
@@ -1206,6 +1240,8 @@ int lincheck_check(const struct lincheck_op *ops, size_t n, const struct linchec
     lincheck_result_reset(res);
     size_t budget = opts && opts->cache_max_bytes ? opts->cache_max_bytes
                                                   : (size_t)ASPEN_LINCHECK_CACHE_MAX_BYTES;
+    uint32_t greedy = opts && opts->greedy_steps_per_op ? opts->greedy_steps_per_op
+                                                        : ASPEN_LINCHECK_GREEDY_STEPS_PER_OP;
     uint32_t deepening =
         opts && opts->deepening_passes ? opts->deepening_passes : ASPEN_LINCHECK_DEEPENING_PASSES;
     int rc = lincheck_validate(ops, n);
@@ -1227,7 +1263,7 @@ int lincheck_check(const struct lincheck_op *ops, size_t n, const struct linchec
         struct outcome o;
         rc = part_build(&P, ops, order + lo, hi - lo);
         if (!rc)
-            rc = search(&P, budget, deepening, &o);
+            rc = search(&P, budget, greedy, deepening, &o);
         if (rc) {
             part_release(&P);
             break;

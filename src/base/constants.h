@@ -289,6 +289,45 @@
 /* Virtual time per tick of the raft core: 10 ms, so election timeouts of 10-30 ticks
  * are 100-300 ms (the fast profile) and runs cover many elections per virtual second. */
 #define ASPEN_SIM_TICK_NS (UINT64_C(10) * 1000 * 1000)
+/* ---------------------------------------------------------------------------------------
+ * Simulator: linearizability checker (src/sim/lincheck.h)
+ * ------------------------------------------------------------------------------------- */
+
+/* Operations on one key that the checker accepts. The search is exponential in the
+ * number of concurrent operations but close to linear in history length, and the research
+ * notes (consensus.md §4.4) advise keeping per-key histories around 10^4; ten times that
+ * still checks in seconds and keeps every per-partition index in a uint32_t. A simulator
+ * that wants longer runs should spread its clients over more keys. */
+#define ASPEN_LINCHECK_MAX_OPS_PER_KEY 100000
+
+/* Memory the search's memo table (Lowe's cache of visited configurations) may use for one
+ * key before the checker gives up with LINCHECK_UNKNOWN. A typical 10^4-op history needs
+ * well under 10 MiB; 256 MiB leaves room for hard histories (many unknown outcomes, high
+ * concurrency) without letting one key exhaust a test machine. Callers may lower it. */
+#define ASPEN_LINCHECK_CACHE_MAX_BYTES (256 * ASPEN_MIB)
+
+/* Steps (list entries examined) per operation the search's first, greedy pass may take
+ * before it gives way to the deepening passes (src/sim/lincheck.c, search()). Finding a
+ * linearization of a generated 10^4-operation history (5-8 clients, 1% timeouts) took 28
+ * to 213 steps per operation; 256 lets linearizable histories finish there, while proving
+ * a violation, which the greedy pass does badly, loses at most that much time first. */
+#define ASPEN_LINCHECK_GREEDY_STEPS_PER_OP 256
+
+/* Deepening passes the search runs before its final unlimited pass, when a history with
+ * unknown-outcome writes is not linearizable without them (src/sim/lincheck.c, search()).
+ * Each pass records the configurations needing one more unknown write; in generated
+ * 10^4-operation histories they stop adding any after 3 to 6 passes, so 12 covers them
+ * while bounding the re-exploration each pass costs. */
+#define ASPEN_LINCHECK_DEEPENING_PASSES 12
+
+/* The explanation string in a check result: a few sentences naming the key, the operation
+ * that could not be placed and its neighbour, each with client, values, times and index. */
+#define ASPEN_LINCHECK_EXPLAIN_BYTES 640
+
+/* Debug timelines: at most this many lines (one per operation), each with a bar this many
+ * columns wide; a violation window rarely holds more than a few dozen operations. */
+#define ASPEN_LINCHECK_TIMELINE_MAX_LINES 200
+#define ASPEN_LINCHECK_TIMELINE_COLUMNS   64
 
 /* ---------------------------------------------------------------------------------------
  * Relations that must hold
@@ -348,6 +387,10 @@ _Static_assert(ASPEN_SIM_BACKPRESSURE_WRITES > 0 &&
                    ASPEN_SIM_BACKPRESSURE_WRITES < ASPEN_SIM_MAX_PENDING_WRITES,
                "back-pressure must leave room in the disk queue");
 _Static_assert(ASPEN_SIM_MAX_CLIENTS < 256, "the simulator's trace stores a client in a byte");
+_Static_assert(ASPEN_LINCHECK_MAX_OPS_PER_KEY < UINT32_MAX / 2,
+               "the checker numbers a key's calls and returns in uint32_t");
+_Static_assert(ASPEN_LINCHECK_CACHE_MAX_BYTES >= ASPEN_MIB,
+               "the default search budget must fit a typical 10^4-op history");
 _Static_assert(ASPEN_LEASE_READ_MAX_DRIFT_MS < ASPEN_RAFT_FAST_ELECTION_MIN_MS,
                "lease reads are unsafe if drift can exceed an election timeout");
 

@@ -272,6 +272,28 @@ static void check_durable(struct sim *s, const struct raft_config *cfg,
                   when, index, term, have, of, which, durable);
 }
 
+/* First sight of a committed (index, term), applied or installed by n: remember it, the
+ * earliest term it is known committed in, and the configuration at the highest one. */
+static void record_commit(struct sim *s, const struct sim_node *n, raft_index index, raft_term term,
+                          uint64_t chain, uint64_t digest)
+{
+    struct check *c = &s->chk;
+    struct check_commit *rec = &c->commit[index];
+    raft_term commit_term = rec->commit_term; /* set if a leader's commit covered it */
+    if (!commit_term) {
+        struct raft_status st;
+        raft_status(n->raft, &st);
+        commit_term = st.hard_state.term;
+    }
+    *rec = (struct check_commit){
+        .term = term, .commit_term = commit_term, .chain = chain, .digest = digest, .set = true};
+    if (index > c->max_committed) {
+        c->max_committed = index;
+        c->committed_cfg = *raft_config(n->raft);
+        c->has_committed_cfg = true;
+    }
+}
+
 void check_apply(struct sim *s, const struct sim_node *n, raft_index index, raft_term term,
                  uint64_t chain, uint64_t digest)
 {
@@ -280,22 +302,7 @@ void check_apply(struct sim *s, const struct sim_node *n, raft_index index, raft
         return;
     struct check_commit *rec = &c->commit[index];
     if (!rec->set) {
-        raft_term commit_term = rec->commit_term;
-        if (!commit_term) {
-            struct raft_status st;
-            raft_status(n->raft, &st);
-            commit_term = st.hard_state.term;
-        }
-        *rec = (struct check_commit){.term = term,
-                                     .commit_term = commit_term,
-                                     .chain = chain,
-                                     .digest = digest,
-                                     .set = true};
-        if (index > c->max_committed) {
-            c->max_committed = index;
-            c->committed_cfg = *raft_config(n->raft);
-            c->has_committed_cfg = true;
-        }
+        record_commit(s, n, index, term, chain, digest);
         /* Committed under the configuration before this step or the one after it (a
          * change handed out in this step): either must have it on every quorum. */
         check_durable(s, raft_config(n->raft), &n->cfg_before, index, term, "first applied");
@@ -323,22 +330,7 @@ void check_install(struct sim *s, const struct sim_node *n, raft_index index, ra
     if (!rec->set) {
         uint64_t chain = 0;
         (void)check_chain_of(c, index, term, &chain);
-        raft_term commit_term = rec->commit_term;
-        if (!commit_term) {
-            struct raft_status st;
-            raft_status(n->raft, &st);
-            commit_term = st.hard_state.term;
-        }
-        *rec = (struct check_commit){.term = term,
-                                     .commit_term = commit_term,
-                                     .chain = chain,
-                                     .digest = digest,
-                                     .set = true};
-        if (index > c->max_committed) {
-            c->max_committed = index;
-            c->committed_cfg = *raft_config(n->raft);
-            c->has_committed_cfg = true;
-        }
+        record_commit(s, n, index, term, chain, digest);
         return;
     }
     if (rec->term != term || rec->digest != digest)

@@ -507,35 +507,8 @@ static void one_configuration_change_at_a_time(void)
     net_free(&net);
 }
 
-/* ---- snapshots ---- */
-
-static void tweak_small_snapshots(struct raft_options *o)
-{
-    o->snapshot_threshold = 20;
-    o->snapshot_keep = 5;
-}
-
-static void a_follower_behind_compaction_gets_a_snapshot(void)
-{
-    struct net net;
-    CHECK_OK(net_init(&net, 3, tweak_small_snapshots));
-    CHECK_EQ(elect(&net, 1), 1);
-    net_isolate(&net, 3, true);
-    for (int i = 0; i < 60; i++) {
-        CHECK_OK(net_propose(&net, 1, "entry"));
-        net_deliver(&net, 100000);
-    }
-    struct raft_status s1 = net_status(&net, 1);
-    CHECK(s1.snapshot_index > 0);
-    CHECK(s1.first_index > 2);
-    net_isolate(&net, 3, false);
-    net_run(&net, 5);
-    struct raft_status s3 = net_status(&net, 3);
-    CHECK(s3.snapshot_index > 0);
-    CHECK_EQ(s3.applied, net_status(&net, 1).applied);
-    CHECK_EQ(s3.last_index, net_status(&net, 1).last_index);
-    net_free(&net);
-}
+/* Snapshots: test_raft_more.c (a follower behind compaction, stale and matching
+ * snapshots, failed transfers, the snapshot threshold). */
 
 /* ---- restart ---- */
 
@@ -648,7 +621,6 @@ static const struct test_case tests[] = {
     TEST(a_removed_leader_hands_over_and_steps_down),
     TEST(a_demoted_leader_does_not_strand_the_remaining_voter),
     TEST(one_configuration_change_at_a_time),
-    TEST(a_follower_behind_compaction_gets_a_snapshot),
     TEST(a_restarted_node_resumes_from_its_boot_state),
     TEST(create_rejects_bad_options_and_state),
     TEST(conf_change_encoding_round_trips_and_rejects_garbage),

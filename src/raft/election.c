@@ -15,31 +15,6 @@
 #include "base/assert.h"
 #include "raft/canary.h"
 
-/* Tally over the configuration: a joint configuration needs both halves (thesis §4.3).
- * get() says 1 (yes), -1 (no) or 0 (not yet) for a member. */
-static enum vote_result tally_by(struct raft *r,
-                                 int (*get)(const struct raft *r, const struct progress *pr))
-{
-    const raft_id *sets[2] = {r->conf.voters, r->conf.outgoing};
-    uint32_t ns[2] = {r->conf.n_voters, r->conf.n_outgoing};
-    enum vote_result res[2];
-    for (int h = 0; h < 2; h++) {
-        uint32_t yes = 0, no = 0;
-        for (uint32_t i = 0; i < ns[h]; i++) {
-            struct progress *pr = raft_progress(r, sets[h][i]);
-            int v = pr ? get(r, pr) : 0;
-            yes += v > 0;
-            no += v < 0;
-        }
-        res[h] = quorum_vote_result(ns[h], yes, no);
-    }
-    if (res[0] == VOTE_LOST || res[1] == VOTE_LOST)
-        return VOTE_LOST;
-    if (res[0] == VOTE_WON && res[1] == VOTE_WON)
-        return VOTE_WON;
-    return VOTE_PENDING;
-}
-
 static int vote_of(const struct raft *r, const struct progress *pr)
 {
     (void)r;
@@ -53,12 +28,12 @@ static int active_of(const struct raft *r, const struct progress *pr)
 
 enum vote_result election_tally(struct raft *r)
 {
-    return tally_by(r, vote_of);
+    return quorum_joint_tally(r, vote_of);
 }
 
 bool election_quorum_active(struct raft *r)
 {
-    return tally_by(r, active_of) == VOTE_WON;
+    return quorum_joint_tally(r, active_of) == VOTE_WON;
 }
 
 static void request_votes(struct raft *r, uint8_t type, raft_term term, bool transfer)

@@ -77,6 +77,19 @@ uint64_t quorum_majority_value(uint64_t *vals, uint32_t n);
 /* Tally of a simple vote: granted and rejected counts of n voters. */
 enum vote_result quorum_vote_result(uint32_t n, uint32_t granted, uint32_t rejected);
 
+struct raft;
+struct progress;
+
+/* The vote of r's configuration (both halves when joint); get() says 1 (yes), -1 (no)
+ * or 0 (not yet) for a member. */
+enum vote_result quorum_joint_tally(struct raft *r,
+                                    int (*get)(const struct raft *r, const struct progress *pr));
+
+/* The largest value a quorum of r's configuration has reached (both halves when joint);
+ * UINT64_MAX if the configuration has no voters. */
+uint64_t quorum_joint_value(struct raft *r,
+                            uint64_t (*get)(const struct raft *r, const struct progress *pr));
+
 /* ---------------------------------------------------------------------------------------
  * progress.c: what the leader knows about each member (etcd-raft tracker)
  * ------------------------------------------------------------------------------------- */
@@ -237,8 +250,10 @@ enum vote_result election_tally(struct raft *r);
 bool election_quorum_active(struct raft *r);
 
 /* replication.c */
-int replication_propose(struct raft *r, const struct raft_proposal *items, uint32_t n,
-                        uint8_t type);
+/* Appends entries of our term and sends them (leader only). The caller decides policy
+ * (client proposals are refused during a transfer); *first_out gets the first index. */
+int replication_propose(struct raft *r, const struct raft_proposal *items, uint32_t n, uint8_t type,
+                        raft_index *first_out);
 void replication_bcast_append(struct raft *r, bool send_if_empty);
 bool replication_send_append(struct raft *r, struct progress *pr, bool send_if_empty);
 void replication_bcast_heartbeat(struct raft *r, uint64_t round);
@@ -250,7 +265,6 @@ void replication_on_snapshot(struct raft *r, const struct raft_msg *m);
 void replication_on_snapshot_status(struct raft *r, raft_id node, bool ok);
 bool replication_maybe_commit(struct raft *r);
 void replication_on_persisted(struct raft *r, raft_index index, raft_term term);
-raft_index replication_quorum_index(struct raft *r);
 
 /* read.c */
 int read_request(struct raft *r, uint64_t ctx, raft_id from);
@@ -262,7 +276,7 @@ void read_fail_all(struct raft *r);
 uint64_t read_next_round(struct raft *r);
 
 /* membership.c */
-int membership_propose(struct raft *r, const struct raft_conf_change *cc);
+int membership_propose(struct raft *r, const struct raft_conf_change *cc, raft_index *first_out);
 void membership_apply(struct raft *r, const struct raft_entry *e);
 void membership_after_apply(struct raft *r);
 int membership_sync_progress(struct raft *r);

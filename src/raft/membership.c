@@ -58,7 +58,7 @@ int membership_sync_progress(struct raft *r)
     return 0;
 }
 
-int membership_propose(struct raft *r, const struct raft_conf_change *cc)
+int membership_propose(struct raft *r, const struct raft_conf_change *cc, raft_index *first_out)
 {
     if (r->role != RAFT_LEADER)
         return ASPEN_E_NOT_LEADER;
@@ -70,10 +70,10 @@ int membership_propose(struct raft *r, const struct raft_conf_change *cc)
         return rc;
     uint8_t buf[RAFT_CONF_CHANGE_MAX_BYTES];
     struct raft_proposal p = {.data = buf, .len = (uint32_t)raft_conf_change_encode(cc, buf)};
-    rc = replication_propose(r, &p, 1, RAFT_ENTRY_CONF);
+    rc = replication_propose(r, &p, 1, RAFT_ENTRY_CONF, first_out);
     if (rc)
         return rc;
-    r->pending_conf_index = r->up.proposed_index;
+    r->pending_conf_index = *first_out;
     return 0;
 }
 
@@ -129,20 +129,13 @@ void membership_after_apply(struct raft *r)
      * while the joint configuration was already in force must leave it too. */
     if (config_is_joint(&r->conf) && r->conf.auto_leave && r->applied >= r->pending_conf_index) {
         struct raft_conf_change leave = {.transition = RAFT_TRANSITION_AUTO, .n_changes = 0};
-        raft_id transferee = r->transferee;
-        r->transferee = 0; /* the leave must not be refused by a transfer in progress */
         uint8_t buf[RAFT_CONF_CHANGE_MAX_BYTES];
         struct raft_proposal p = {.data = buf,
                                   .len = (uint32_t)raft_conf_change_encode(&leave, buf)};
-        /* The step's own proposal (if any) keeps its place in the update. */
-        raft_index pi = r->up.proposed_index;
-        raft_term pt = r->up.proposed_term;
         /* On failure (limits, memory) the leave is retried at the next apply. */
-        if (replication_propose(r, &p, 1, RAFT_ENTRY_CONF) == 0)
-            r->pending_conf_index = r->up.proposed_index;
-        r->transferee = transferee;
-        r->up.proposed_index = pi;
-        r->up.proposed_term = pt;
+        raft_index first;
+        if (replication_propose(r, &p, 1, RAFT_ENTRY_CONF, &first) == 0)
+            r->pending_conf_index = first;
     }
 }
 

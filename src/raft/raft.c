@@ -228,7 +228,7 @@ void raft_become_leader(struct raft *r)
     /* §5.4.2 / §8: commit an entry of the new term at once. Entries of older terms then
      * commit with it, and ReadIndex may serve once it commits (thesis §6.4). */
     struct raft_proposal noop = {0};
-    int rc = replication_propose(r, &noop, 1, RAFT_ENTRY_NORMAL);
+    int rc = replication_propose(r, &noop, 1, RAFT_ENTRY_NORMAL, NULL);
     if (rc)
         r->step_err = rc;
 }
@@ -492,6 +492,7 @@ int raft_step(struct raft *r, const struct raft_event *ev, const struct raft_upd
     begin_update(r);
     *update = &r->up;
     int rc = 0;
+    raft_index proposed = 0; /* PROPOSE / CONF_CHANGE: where the entry went */
     /* Entries committed before this event (e.g. at start-up) are handed out first. */
     advance_apply(r);
     switch (ev->type) {
@@ -509,14 +510,17 @@ int raft_step(struct raft *r, const struct raft_event *ev, const struct raft_upd
     case RAFT_EVENT_PROPOSE:
         if (ev->u.propose.n == 0 || !ev->u.propose.items)
             rc = ASPEN_E_INVALID;
+        else if (r->role == RAFT_LEADER && r->transferee)
+            rc = ASPEN_E_BUSY; /* thesis §3.10: stop accepting work while handing over */
         else
-            rc = replication_propose(r, ev->u.propose.items, ev->u.propose.n, RAFT_ENTRY_NORMAL);
+            rc = replication_propose(r, ev->u.propose.items, ev->u.propose.n, RAFT_ENTRY_NORMAL,
+                                     &proposed);
         break;
     case RAFT_EVENT_READ:
         rc = read_request(r, ev->u.read_ctx, 0);
         break;
     case RAFT_EVENT_CONF_CHANGE:
-        rc = ev->u.conf ? membership_propose(r, ev->u.conf) : ASPEN_E_INVALID;
+        rc = ev->u.conf ? membership_propose(r, ev->u.conf, &proposed) : ASPEN_E_INVALID;
         break;
     case RAFT_EVENT_TRANSFER:
         rc = membership_transfer(r, ev->u.node);
@@ -551,6 +555,10 @@ int raft_step(struct raft *r, const struct raft_event *ev, const struct raft_upd
     if (!rc && r->step_err)
         rc = r->step_err;
     finish_update(r);
+    if (!rc && proposed) {
+        r->up.proposed_index = proposed;
+        r->up.proposed_term = raft_term_at(r, proposed);
+    }
     if (rc == ASPEN_E_NOT_LEADER)
         r->up.leader = r->leader;
     return rc;

@@ -57,6 +57,12 @@ static struct pending_read *read_at(struct raft *r, uint32_t i)
     return &r->reads[(r->reads_head + i) % r->reads_cap];
 }
 
+static void pop_read(struct raft *r)
+{
+    r->reads_head = (r->reads_head + 1) % r->reads_cap;
+    r->reads_count--;
+}
+
 static int enqueue(struct raft *r, const struct pending_read *p)
 {
     if (r->reads_count == ASPEN_RAFT_MAX_PENDING_READS)
@@ -144,8 +150,7 @@ int read_request(struct raft *r, uint64_t ctx, raft_id from)
 static void answer_single_voter(struct raft *r)
 {
     while (r->reads_count && committed_in_term(r) && answer(r, read_at(r, 0), r->commit, 0)) {
-        r->reads_head = (r->reads_head + 1) % r->reads_cap;
-        r->reads_count--;
+        pop_read(r);
     }
 }
 
@@ -168,26 +173,15 @@ void read_start_round_if_needed(struct raft *r)
     replication_bcast_heartbeat(r, read_next_round(r));
 }
 
-/* The highest round acknowledged by a quorum (joint: by both halves). */
-static uint64_t quorum_round(struct raft *r)
+/* The rounds a member acknowledged; we acknowledge every round we start. */
+static uint64_t round_of(const struct raft *r, const struct progress *pr)
 {
-    uint64_t a[ASPEN_MAX_VOTERS], b[ASPEN_MAX_VOTERS];
-    for (uint32_t i = 0; i < r->conf.n_voters; i++) {
-        struct progress *pr = raft_progress(r, r->conf.voters[i]);
-        a[i] = !pr ? 0 : pr->id == r->id ? r->read_round : pr->read_ack;
-    }
-    for (uint32_t i = 0; i < r->conf.n_outgoing; i++) {
-        struct progress *pr = raft_progress(r, r->conf.outgoing[i]);
-        b[i] = !pr ? 0 : pr->id == r->id ? r->read_round : pr->read_ack;
-    }
-    uint64_t x = quorum_majority_value(a, r->conf.n_voters);
-    uint64_t y = quorum_majority_value(b, r->conf.n_outgoing);
-    return x < y ? x : y;
+    return pr->id == r->id ? r->read_round : pr->read_ack;
 }
 
 void read_on_confirm(struct raft *r)
 {
-    uint64_t q = quorum_round(r);
+    uint64_t q = quorum_joint_value(r, round_of);
     if (q != UINT64_MAX && q > r->read_confirmed) {
         r->read_confirmed = q;
         uint64_t start = r->round_tick[q % READ_ROUND_TICKS];
@@ -202,8 +196,7 @@ void read_on_confirm(struct raft *r)
         struct pending_read *p = read_at(r, 0);
         if (p->round == 0 || p->round > r->read_confirmed || !answer(r, p, p->index, 0))
             break;
-        r->reads_head = (r->reads_head + 1) % r->reads_cap;
-        r->reads_count--;
+        pop_read(r);
     }
 }
 
@@ -228,8 +221,7 @@ void read_fail_all(struct raft *r)
         /* If this answer cannot be allocated the read is dropped: we are no longer leader
          * and cannot keep it; the shell's timeout answers it. */
         answer(r, read_at(r, 0), 0, ASPEN_E_NOT_LEADER);
-        r->reads_head = (r->reads_head + 1) % r->reads_cap;
-        r->reads_count--;
+        pop_read(r);
     }
     r->lease_until = 0;
 }

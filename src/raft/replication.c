@@ -17,12 +17,11 @@
 #include "base/assert.h"
 #include "raft/canary.h"
 
-int replication_propose(struct raft *r, const struct raft_proposal *items, uint32_t n, uint8_t type)
+int replication_propose(struct raft *r, const struct raft_proposal *items, uint32_t n, uint8_t type,
+                        raft_index *first_out)
 {
     if (r->role != RAFT_LEADER)
         return ASPEN_E_NOT_LEADER;
-    if (r->transferee)
-        return ASPEN_E_BUSY; /* thesis §3.10: stop accepting work while handing over */
     if (n > ASPEN_RAFT_MAX_PENDING_PROPOSALS)
         return ASPEN_E_TOO_LARGE;
     uint64_t bytes = 0;
@@ -51,8 +50,8 @@ int replication_propose(struct raft *r, const struct raft_proposal *items, uint3
     if (first < r->persist_from)
         r->persist_from = first;
     r->uncommitted_bytes += bytes;
-    r->up.proposed_index = first;
-    r->up.proposed_term = r->term;
+    if (first_out)
+        *first_out = first;
     if (CANARY(ACK_BEFORE_DURABLE)) {
         progress_update(raft_progress(r, r->id), log_last_index(&r->log));
         replication_maybe_commit(r);
@@ -204,25 +203,15 @@ void replication_on_append(struct raft *r, const struct raft_msg *m)
     resp->index = last_new;
 }
 
-raft_index replication_quorum_index(struct raft *r)
+static uint64_t match_of(const struct raft *r, const struct progress *pr)
 {
-    uint64_t a[ASPEN_MAX_VOTERS], b[ASPEN_MAX_VOTERS];
-    for (uint32_t i = 0; i < r->conf.n_voters; i++) {
-        struct progress *pr = raft_progress(r, r->conf.voters[i]);
-        a[i] = pr ? pr->match : 0;
-    }
-    for (uint32_t i = 0; i < r->conf.n_outgoing; i++) {
-        struct progress *pr = raft_progress(r, r->conf.outgoing[i]);
-        b[i] = pr ? pr->match : 0;
-    }
-    uint64_t x = quorum_majority_value(a, r->conf.n_voters);
-    uint64_t y = quorum_majority_value(b, r->conf.n_outgoing);
-    return x < y ? x : y;
+    (void)r;
+    return pr->match;
 }
 
 bool replication_maybe_commit(struct raft *r)
 {
-    raft_index q = replication_quorum_index(r);
+    raft_index q = quorum_joint_value(r, match_of);
     if (q <= r->commit || q == UINT64_MAX)
         return false;
     raft_term t;

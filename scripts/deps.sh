@@ -20,6 +20,8 @@ packages=(
   clang-format        # `make fmt` and the format check inside `make test`
   librust-blake3-dev  # the official BLAKE3 C sources, compiled at build time (never copied)
   b3sum               # the BLAKE3 reference tool the hash tests compare against
+  liblmdb-dev         # the storage engine (src/storage/lmdb.c): log + state in one env
+  lmdb-utils          # mdb_stat/mdb_dump, to inspect data files in tests and by hand
 )
 
 missing=()

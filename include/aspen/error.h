@@ -42,7 +42,10 @@
     X(PRECONDITION, "precondition failed")                                                         \
     X(UNAVAILABLE, "service unavailable")                                                          \
     X(PERMISSION, "permission denied")                                                             \
-    X(INTERNAL, "internal error")
+    X(INTERNAL, "internal error")                                                                  \
+    X(IO, "storage I/O error")                                                                     \
+    X(LEASE_NOT_FOUND, "requested lease not found")                                                \
+    X(DUPLICATE_KEY, "duplicate key given in txn request")
 
 /* Position of each code in the table; values are derived from it below. */
 enum aspen_err_index {

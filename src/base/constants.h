@@ -40,6 +40,10 @@
  * --max-txn-ops is 128; the original allowed 100 keys per SetMulti. 128 serves both. */
 #define ASPEN_MAX_TXN_OPS 128
 
+/* Nesting levels of Txn inside Txn (etcd allows nesting without a documented bound; we
+ * bound the recursion of apply and decode). */
+#define ASPEN_MAX_TXN_DEPTH 8
+
 /* Keys in one BatchRead/BatchWrite/ConditionalBatch (original: MAX_SETMULTI_KEYS=100;
  * raised to match the txn limit so a batch is never more restricted than a txn). */
 #define ASPEN_MAX_BATCH_KEYS ASPEN_MAX_TXN_OPS

@@ -54,8 +54,8 @@ enum kv_sort_target {
 struct kv_range_req {
     struct slice key;
     struct slice range_end;
-    int64_t limit;    /* 0: no limit */
-    int64_t revision; /* <= 0: the current revision */
+    int64_t limit;       /* 0: no limit */
+    int64_t revision;    /* <= 0: the current revision */
     uint8_t sort_order;  /* enum kv_sort_order */
     uint8_t sort_target; /* enum kv_sort_target */
     bool keys_only;
@@ -223,7 +223,7 @@ struct kv_op_result {
 
 struct kv_txn_result {
     bool succeeded;
-    int32_t failed_compare; /* index of the first compare that failed, -1 if none */
+    int32_t failed_compare;       /* index of the first compare that failed, -1 if none */
     struct kv_op_result *results; /* one per op of the executed branch */
     size_t n_results;
 };
@@ -255,7 +255,7 @@ struct kv_result {
 enum kv_event_type { KV_EVENT_PUT = 0, KV_EVENT_DELETE = 1 };
 
 struct kv_event {
-    uint8_t type; /* enum kv_event_type */
+    uint8_t type;    /* enum kv_event_type */
     struct kv_kv kv; /* DELETE: key, mod_revision = the delete's revision, rest zero */
     bool has_prev;
     struct kv_kv prev; /* the key before this change, when it existed */
@@ -312,8 +312,7 @@ int kv_range(struct store_txn *t, const struct kv_range_req *req, struct arena *
  * is where to continue (to_rev + 1 when everything was returned). ASPEN_E_COMPACTED if
  * from_rev <= the compacted revision. */
 int kv_history(struct store_txn *t, struct slice key, struct slice range_end, int64_t from_rev,
-               int64_t to_rev, bool prev, size_t max, struct kv_events *out,
-               int64_t *next_rev);
+               int64_t to_rev, bool prev, size_t max, struct kv_events *out, int64_t *next_rev);
 
 /* ---------------------------------------------------------------------------------------
  * Leases (the state; the leader's expiry clock is kv/lessor.h)

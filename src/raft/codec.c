@@ -213,6 +213,17 @@ static uint8_t *put_ids(uint8_t *p, const raft_id *ids, uint32_t n)
     return p;
 }
 
+static uint8_t *put_snapshot(uint8_t *p, const struct raft_snapshot_meta *s)
+{
+    p = put_be64(p, s->index);
+    p = put_be64(p, s->term);
+    p = put_ids(p, s->config.voters, s->config.n_voters);
+    p = put_ids(p, s->config.outgoing, s->config.n_outgoing);
+    p = put_ids(p, s->config.learners, s->config.n_learners);
+    p = put_ids(p, s->config.learners_next, s->config.n_learners_next);
+    return put_u8(p, s->config.auto_leave ? 1 : 0);
+}
+
 int raft_msg_encode(const struct raft_msg *m, struct buf *out)
 {
     ASPEN_ASSERT(raft_msg_validate(m) == 0);
@@ -247,14 +258,7 @@ int raft_msg_encode(const struct raft_msg *m, struct buf *out)
         p = put_bytes(p, e->data, e->len);
     }
     if (m->type == RAFT_MSG_SNAPSHOT) {
-        const struct raft_snapshot_meta *s = &m->snapshot;
-        p = put_be64(p, s->index);
-        p = put_be64(p, s->term);
-        p = put_ids(p, s->config.voters, s->config.n_voters);
-        p = put_ids(p, s->config.outgoing, s->config.n_outgoing);
-        p = put_ids(p, s->config.learners, s->config.n_learners);
-        p = put_ids(p, s->config.learners_next, s->config.n_learners_next);
-        p = put_u8(p, s->config.auto_leave ? 1 : 0);
+        p = put_snapshot(p, &m->snapshot);
     }
     ASPEN_ASSERT((size_t)(p - start) == size - RAFT_CODEC_CRC_BYTES);
     put_be32(p, crc32c(start, size - RAFT_CODEC_CRC_BYTES));
@@ -510,4 +514,39 @@ int raft_entry_decode(const uint8_t *data, size_t len, struct raft_entry *out)
     e.data = e.len > 0 ? (uint8_t *)(data + RAFT_ENTRY_HEADER_BYTES) : NULL;
     *out = e;
     return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Snapshot meta (storage and snapshot streams)
+ * ------------------------------------------------------------------------------------- */
+
+size_t raft_snapshot_meta_encoded_size(const struct raft_snapshot_meta *m)
+{
+    return snapshot_meta_bytes(&m->config);
+}
+
+int raft_snapshot_meta_encode(const struct raft_snapshot_meta *m, struct buf *out)
+{
+    int rc = check_config(&m->config);
+    if (rc)
+        return ASPEN_E_INVALID;
+    size_t size = snapshot_meta_bytes(&m->config);
+    if ((rc = buf_reserve(out, size)) != 0)
+        return rc;
+    uint8_t *p = put_snapshot(out->data + out->len, m);
+    ASPEN_ASSERT((size_t)(p - (out->data + out->len)) == size);
+    out->len += size;
+    return 0;
+}
+
+int raft_snapshot_meta_decode(const uint8_t *data, size_t len, struct raft_snapshot_meta *out)
+{
+    struct reader r = reader_make(slice_make(data, len));
+    memset(out, 0, sizeof(*out));
+    int rc = read_snapshot(&r, out);
+    if (rc == 0 && r.left != 0)
+        rc = ASPEN_E_MALFORMED;
+    if (rc)
+        memset(out, 0, sizeof(*out));
+    return rc;
 }

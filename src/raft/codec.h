@@ -170,4 +170,20 @@ int raft_entry_encode(const struct raft_entry *e, struct buf *out);
  * mismatch), ASPEN_E_MALFORMED (unknown type, term 0 or index 0). */
 int raft_entry_decode(const uint8_t *data, size_t len, struct raft_entry *out);
 
+/* ---------------------------------------------------------------------------------------
+ * Snapshot meta (index, term, configuration) for storage records and snapshot streams.
+ * The bytes are the same as inside a SNAPSHOT message; callers add their own framing and
+ * checksum.
+ * ------------------------------------------------------------------------------------- */
+
+size_t raft_snapshot_meta_encoded_size(const struct raft_snapshot_meta *m);
+
+/* Appends m's encoding to out. ASPEN_E_INVALID (inconsistent configuration),
+ * ASPEN_E_TOO_LARGE, ASPEN_E_NOMEM; on failure out is unchanged. */
+int raft_snapshot_meta_encode(const struct raft_snapshot_meta *m, struct buf *out);
+
+/* Decodes exactly data[0..len). ASPEN_E_MALFORMED (short, long or inconsistent),
+ * ASPEN_E_TOO_LARGE (a list over its limit). */
+int raft_snapshot_meta_decode(const uint8_t *data, size_t len, struct raft_snapshot_meta *out);
+
 #endif

@@ -54,7 +54,7 @@ enum store_table {
 
 /* LMDB's compile-time key limit in Debian's build (MDB_MAXKEYSIZE = 511): layouts that
  * hold user keys (up to ASPEN_MAX_KEY_BYTES) must fit their table keys under it. */
-#define STORE_MAX_KEY 511u
+#define STORE_MAX_KEY   511u
 #define STORE_MAX_VALUE (64u * 1024u * 1024u)
 
 struct store;

@@ -1437,8 +1437,33 @@ static void test_fuzz_seeds(void)
     CHECK(written);
 }
 
+/* Snapshot meta records round-trip for random configurations, and every truncation or
+ * extension of one is refused. */
+static void test_snapshot_meta_round_trip(void)
+{
+    struct rng r;
+    rng_seed(&r, 77);
+    for (int iter = 0; iter < 200; iter++) {
+        struct raft_snapshot_meta m = {.index = some_u64(&r), .term = some_u64(&r)};
+        random_config(&r, &m.config, iter == 0);
+        struct buf b;
+        buf_init(&b, 1 << 20);
+        CHECK_EQ(raft_snapshot_meta_encode(&m, &b), 0);
+        CHECK_EQ(b.len, raft_snapshot_meta_encoded_size(&m));
+        struct raft_snapshot_meta d;
+        CHECK_EQ(raft_snapshot_meta_decode(b.data, b.len, &d), 0);
+        CHECK(memcmp(&d, &m, sizeof(m)) == 0);
+        for (size_t cut = 0; cut < b.len; cut += 1 + b.len / 16)
+            CHECK(raft_snapshot_meta_decode(b.data, cut, &d) != 0);
+        CHECK_EQ(buf_append_u8(&b, 0), 0);
+        CHECK_EQ(raft_snapshot_meta_decode(b.data, b.len, &d), ASPEN_E_MALFORMED);
+        buf_release(&b);
+    }
+}
+
 static const struct test_case tests[] = {
     TEST(test_round_trip_every_type),
+    TEST(test_snapshot_meta_round_trip),
     TEST(test_encode_appends),
     TEST(test_round_trip_at_limits),
     TEST(test_golden_append),

@@ -192,6 +192,25 @@
 #define ASPEN_STORAGE_MAP_INITIAL_BYTES (ASPEN_GIB)
 #define ASPEN_STORAGE_MAP_MAX_BYTES     (256 * ASPEN_GIB)
 
+/* ---- Storage backend (src/storage: lmdb.c, raftlog.c, committer.c) ---- */
+
+/* LMDB reader slots: one per concurrently open read transaction in the process (client
+ * reads, snapshot streaming, the committer's own). LMDB's default is 126; reads beyond
+ * the table fail MDB_READERS_FULL (ASPEN_E_BUSY), so leave head room. */
+#define ASPEN_STORAGE_LMDB_MAX_READERS 512
+
+/* The committer's queue: at most this many jobs wait for the storage thread, so a
+ * flood of submitters meets back-pressure (ASPEN_E_FULL) instead of unbounded memory. */
+#define ASPEN_STORAGE_MAX_QUEUED_JOBS 65536
+
+/* A raft meta record (hard state, snapshot meta) is small: the snapshot's configuration
+ * is the largest part. Bounds the buffer the encoder builds. */
+#define ASPEN_STORAGE_MAX_META_RECORD_BYTES (16 * ASPEN_KIB)
+
+/* raftlog_compact deletes at most this many entries per call, so one compaction never
+ * turns into an unbounded write transaction; callers repeat until it reports done. */
+#define ASPEN_STORAGE_MAX_COMPACT_ENTRIES 65536
+
 /* Physical compaction deletes at most this many old revisions per write batch, so a
  * large compaction never stalls writes (issue 4). */
 #define ASPEN_COMPACT_BATCH_REVISIONS 10000
@@ -397,5 +416,14 @@ _Static_assert(ASPEN_LINCHECK_CACHE_MAX_BYTES >= ASPEN_MIB,
                "the default search budget must fit a typical 10^4-op history");
 _Static_assert(ASPEN_LEASE_READ_MAX_DRIFT_MS < ASPEN_RAFT_FAST_ELECTION_MIN_MS,
                "lease reads are unsafe if drift can exceed an election timeout");
+
+_Static_assert(ASPEN_STORAGE_MAX_QUEUED_JOBS >= ASPEN_STORAGE_MAX_BATCH_ENTRIES,
+               "the committer's queue must hold at least one full batch");
+_Static_assert(ASPEN_STORAGE_LMDB_MAX_READERS >= 126, "no fewer readers than LMDB's default");
+_Static_assert(ASPEN_STORAGE_MAX_META_RECORD_BYTES >=
+                   64 + 8 * (3 * ASPEN_MAX_VOTERS + ASPEN_MAX_MEMBERS),
+               "a snapshot meta with every configuration list full must fit its record");
+_Static_assert(ASPEN_STORAGE_MAX_COMPACT_ENTRIES >= ASPEN_SNAPSHOT_LOG_THRESHOLD,
+               "one compaction call must be able to drop what one snapshot covers");
 
 #endif

@@ -1,8 +1,11 @@
 /*
- * What every backend shares: the names of the tables (LMDB sub-database names, and the
- * words errors and logs use for them).
+ * The helpers of the storage interface (store.h) that every backend shares: the names
+ * of the tables, used as LMDB sub-database names and in log lines. The names are part of
+ * the on-disk format of the LMDB backend: renaming one orphans its data.
  */
 #include "storage/store.h"
+
+#include "base/assert.h"
 
 const char *store_table_name(enum store_table tb)
 {
@@ -22,5 +25,5 @@ const char *store_table_name(enum store_table tb)
     case STORE_N_TABLES:
         break;
     }
-    return "?";
+    return "invalid";
 }

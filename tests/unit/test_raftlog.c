@@ -17,9 +17,7 @@
 #include "raft/codec.h"
 #include "storage/raftlog.h"
 #include "storage/store_lmdb.h"
-#ifdef ASPEN_TEST_STORE_MEM
 #include "storage/store_mem.h"
-#endif
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,11 +43,7 @@ static int lmdb_open_tmp(struct env *e)
 static int env_open(struct env *e)
 {
     memset(e, 0, sizeof(*e));
-#ifdef ASPEN_TEST_STORE_MEM
     return store_mem_open(&e->s, NULL);
-#else
-    return lmdb_open_tmp(e);
-#endif
 }
 
 static void env_close(struct env *e)

@@ -17,9 +17,7 @@
 #include "base/rand.h"
 #include "storage/store.h"
 #include "storage/store_lmdb.h"
-#ifdef ASPEN_TEST_STORE_MEM
 #include "storage/store_mem.h"
-#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -59,11 +57,7 @@ static int fixture_open(struct fixture *f, enum backend b)
             return -errno;
         return lmdb_open_dir(f, NULL);
     }
-#ifdef ASPEN_TEST_STORE_MEM
     return store_mem_open(&f->s, NULL);
-#else
-    return ASPEN_E_UNSUPPORTED;
-#endif
 }
 
 static void remove_dir(const char *dir)
@@ -639,14 +633,12 @@ static void run_case(enum backend b, void (*fn)(struct fixture *))
     }
 CONFORMANCE(LMDB_CASE)
 
-#ifdef ASPEN_TEST_STORE_MEM
 #define MEM_CASE(name)                                                                             \
     static void mem_##name(void)                                                                   \
     {                                                                                              \
         run_case(B_MEM, conf_##name);                                                              \
     }
 CONFORMANCE(MEM_CASE)
-#endif
 
 /* ---------------------------------------------------------------------------------------
  * LMDB only
@@ -814,19 +806,140 @@ static void lmdb_open_garbage(void)
  * Memory backend only
  * ------------------------------------------------------------------------------------- */
 
-#ifdef ASPEN_TEST_STORE_MEM
-#define MEM_ONLY_TESTS
-#endif
+static int put_sync(struct store *s, const char *k, bool sync)
+{
+    struct store_txn *t;
+    int rc = store_begin(s, true, &t);
+    if (rc)
+        return rc;
+    if ((rc = store_put(t, STORE_T_META, S(k), S("v"))) != 0) {
+        store_abort(t);
+        return rc;
+    }
+    return store_commit(t, sync);
+}
+
+static bool has(struct store *s, const char *k)
+{
+    return value_is(s, STORE_T_META, S(k), S("v")) == 1;
+}
+
+/* A crash loses exactly the commits no later sync covered. */
+static void mem_crash(void)
+{
+    struct store *s;
+    CHECK_OK(store_mem_open(&s, NULL));
+    int rc = put_sync(s, "a", true);
+    if (!rc)
+        rc = put_sync(s, "b", false);
+    bool before = !rc && has(s, "b"); /* visible at once */
+    store_mem_crash(s);
+    bool a1 = has(s, "a"), b1 = has(s, "b");
+    if (!rc)
+        rc = put_sync(s, "c", false);
+    if (!rc)
+        rc = put_sync(s, "d", true); /* covers c */
+    if (!rc)
+        rc = put_sync(s, "e", false);
+    store_mem_crash(s);
+    bool c2 = has(s, "c"), d2 = has(s, "d"), e2 = has(s, "e");
+    struct store_mem_stats st;
+    store_mem_stats(s, &st);
+    store_close(s);
+    CHECK_OK(rc);
+    CHECK(before);
+    CHECK(a1 && !b1);
+    CHECK(c2 && d2 && !e2);
+    CHECK_EQ_U64(st.syncs, 2);
+}
+
+static void mem_fail_commit(void)
+{
+    struct store *s;
+    CHECK_OK(store_mem_open(&s, NULL));
+    store_mem_fail_commit(s, 1, ASPEN_E_IO); /* the second commit from now fails */
+    int rc1 = put_sync(s, "a", true);
+    int rc2 = put_sync(s, "b", true);
+    int rc3 = put_sync(s, "c", true);
+    bool a = has(s, "a"), b = has(s, "b"), c = has(s, "c");
+    store_mem_fail_commit(s, 0, ASPEN_E_FULL);
+    store_mem_fail_commit(s, 0, 0); /* cancelled */
+    int rc4 = put_sync(s, "d", true);
+    store_close(s);
+    CHECK_OK(rc1);
+    CHECK_ERR(rc2, ASPEN_E_IO);
+    CHECK_OK(rc3);
+    CHECK(a && !b && c);
+    CHECK_OK(rc4);
+}
+
+static void mem_quota(void)
+{
+    struct store *s;
+    struct store_mem_options o = {.quota_bytes = 4096};
+    CHECK_OK(store_mem_open(&s, &o));
+    static uint8_t val[100];
+    uint8_t key[8];
+    int rc = 0;
+    uint64_t written = 0;
+    for (uint64_t i = 0; i < 1000 && rc == 0; i++) {
+        make_key(key, i);
+        rc = put1(s, STORE_T_KV_REV, slice_make(key, 8), slice_make(val, sizeof(val)));
+        if (!rc)
+            written++;
+    }
+    /* Still readable after FULL, and nothing of the failed transaction stayed. */
+    struct store_txn *t;
+    uint64_t n = 0;
+    int rrc = store_begin(s, false, &t);
+    if (!rrc) {
+        rrc = store_count(t, STORE_T_KV_REV, &n);
+        store_abort(t);
+    }
+    struct store_mem_stats st;
+    store_mem_stats(s, &st);
+    store_close(s);
+    CHECK_ERR(rc, ASPEN_E_FULL);
+    CHECK(written > 10 && written < 1000);
+    CHECK_OK(rrc);
+    CHECK_EQ_U64(n, written);
+    CHECK(st.bytes <= 4096);
+}
+
+/* A clone is a deep, independent copy of the committed state and its durability. */
+static void mem_clone(void)
+{
+    struct store *s, *c = NULL;
+    CHECK_OK(store_mem_open(&s, NULL));
+    int rc = put_sync(s, "synced", true);
+    if (!rc)
+        rc = put_sync(s, "unsynced", false);
+    if (!rc)
+        rc = store_mem_clone(s, &c);
+    if (!rc)
+        rc = put_sync(s, "later", true);
+    bool later_in_clone = c && has(c, "later");
+    bool both = c && has(c, "synced") && has(c, "unsynced");
+    if (c)
+        store_mem_crash(c);
+    bool after_crash = c && has(c, "synced") && !has(c, "unsynced");
+    bool orig = has(s, "unsynced") && has(s, "later");
+    store_close(c);
+    store_close(s);
+    CHECK_OK(rc);
+    CHECK(!later_in_clone);
+    CHECK(both);
+    CHECK(after_crash);
+    CHECK(orig);
+}
+
+#define MEM_ONLY_TESTS TEST(mem_crash), TEST(mem_fail_commit), TEST(mem_quota), TEST(mem_clone),
 
 #define LMDB_TEST(name) TEST(lmdb_##name),
 #define MEM_TEST(name)  TEST(mem_##name),
 
 static const struct test_case tests[] = {
-    CONFORMANCE(LMDB_TEST)
-#ifdef ASPEN_TEST_STORE_MEM
-        CONFORMANCE(MEM_TEST) MEM_ONLY_TESTS
-#endif
-            TEST(lmdb_reopen_persists),
+    CONFORMANCE(LMDB_TEST) CONFORMANCE(MEM_TEST) MEM_ONLY_TESTS TEST(lmdb_reopen_persists),
     TEST(lmdb_snapshot_isolation),
     TEST(lmdb_full_and_grow),
     TEST(lmdb_open_garbage),

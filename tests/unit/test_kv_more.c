@@ -523,8 +523,9 @@ static void test_digest(void)
  * Randomized check against a reference model
  * ------------------------------------------------------------------------------------- */
 
-#define M_KEYS 10
-#define M_OPS  400
+#define M_KEYS    10
+#define M_OPS     400
+#define M_MAX_OPS 4000 /* the model's capacity: ASPEN_TEST_SCALE stops here */
 
 struct m_ver {
     int64_t rev, create, version, lease;
@@ -534,7 +535,7 @@ struct m_ver {
 
 struct model {
     struct slice keys[M_KEYS]; /* sorted */
-    struct m_ver vers[M_KEYS][M_OPS + 2];
+    struct m_ver vers[M_KEYS][M_MAX_OPS + 2];
     size_t n_vers[M_KEYS];
     int64_t rev, compacted;
     bool lease_live[4];
@@ -610,7 +611,8 @@ static void test_random_model(void)
     m.rev = 1;
     struct kvt k;
     CHECK_OK(kvt_open(&k));
-    for (int op = 0; op < (int)test_iters(M_OPS); op++) {
+    uint64_t n_ops = test_iters(M_OPS) < M_MAX_OPS ? test_iters(M_OPS) : M_MAX_OPS;
+    for (int op = 0; op < (int)n_ops; op++) {
         int key = (int)rng_below(&r, M_KEYS);
         uint8_t val = (uint8_t)rng_below(&r, 256);
         struct kv_cmd c = {0};

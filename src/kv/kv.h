@@ -308,9 +308,11 @@ int kv_range(struct store_txn *t, const struct kv_range_req *req, struct arena *
 
 /* Every change with revision in [from_rev, to_rev] (to_rev <= 0: up to the current one)
  * to keys in [key, range_end) (etcd range_end rules), in revision order, with prev_kv if
- * `prev` — what a watch needs to catch up from history. At most `max` events; *next_rev
- * is where to continue (to_rev + 1 when everything was returned). ASPEN_E_COMPACTED if
- * from_rev <= the compacted revision. */
+ * `prev` — what a watch needs to catch up from history. About `max` events (0: no
+ * limit): a revision is never split, so the last revision returned may take the count
+ * past max; *next_rev is where to continue (to_rev + 1 when everything was returned).
+ * ASPEN_E_COMPACTED if from_rev < the compacted revision (== is allowed, as etcd's
+ * watch allows it). */
 int kv_history(struct store_txn *t, struct slice key, struct slice range_end, int64_t from_rev,
                int64_t to_rev, bool prev, size_t max, struct kv_events *out, int64_t *next_rev);
 

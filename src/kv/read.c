@@ -240,7 +240,8 @@ static int scan_group(struct kv_scanner *s, struct slice group)
             return rc;
         s->grp[s->grp_n++] = f;
     }
-    qsort(s->grp, s->grp_n, sizeof(*s->grp), cmp_found);
+    if (s->grp_n > 1)
+        qsort(s->grp, s->grp_n, sizeof(*s->grp), cmp_found);
     return 0;
 }
 

@@ -61,7 +61,7 @@ static inline int kvt_apply_raw(struct kvt *k, uint8_t type, const uint8_t *data
     int rc = store_begin(k->s, true, &t);
     if (rc)
         return rc;
-    k->ev.n = 0;
+    k->ev = (struct kv_events){.arena = &k->a};
     rc = kv_apply(t, &e, &k->a, res, &k->ev);
     if (rc) {
         store_abort(t);

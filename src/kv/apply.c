@@ -47,9 +47,19 @@ static int dispatch(struct kv_ctx *ctx, const struct kv_cmd *cmd, struct kv_resu
     }
 }
 
+/* The private arena's chunk when the caller passes none (kv_apply). */
+#define KV_APPLY_ARENA_CHUNK (16 * 1024)
+
 int kv_apply(struct store_txn *t, const struct raft_entry *e, struct arena *a,
              struct kv_result *res, struct kv_events *events)
 {
+    /* Without an arena the caller wants no results: decode into a private one. */
+    struct arena own;
+    ASPEN_ASSERT(a != NULL || res == NULL);
+    if (!a) {
+        arena_init(&own, KV_APPLY_ARENA_CHUNK, ASPEN_MAX_REQUEST_BYTES * 4);
+        a = &own;
+    }
     struct kv_result local;
     if (!res)
         res = &local;
@@ -106,5 +116,7 @@ int kv_apply(struct store_txn *t, const struct raft_entry *e, struct arena *a,
     res->revision = ctx.wrote ? ctx.new_rev : ctx.rev;
 out:
     buf_release(&ctx.scratch);
+    if (a == &own)
+        arena_release(&own);
     return rc;
 }

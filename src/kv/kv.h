@@ -280,7 +280,8 @@ int kv_init(struct store_txn *t);
 /* Applies one committed Raft entry inside write transaction t and records e->index/term
  * as the applied index, in the same transaction. Normal entries carry a kv_cmd (empty
  * data = no-op); configuration entries only advance the applied index. `res` (may be
- * NULL) and `events` (may be NULL) receive the outcome, allocated in `a` / events->arena.
+ * NULL) and `events` (may be NULL) receive the outcome, allocated in `a` / events->arena;
+ * `a` may be NULL only when `res` is (the command is then decoded in a private arena).
  * Returns 0 — command-level refusals go to res->rc — or a storage error (ASPEN_E_FULL,
  * ASPEN_E_IO, ASPEN_E_NOMEM, ASPEN_E_CORRUPT), after which the caller must abort t.
  * Asserts e->index == applied + 1 (entries are applied in order, exactly once). */

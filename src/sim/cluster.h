@@ -149,7 +149,8 @@ struct sim_node {
     uint64_t missed_ticks;
     struct disk disk;
     /* live (in-memory) state: durable + every pending write */
-    struct model sm;
+    const struct sm_ops *sm_ops;
+    void *sm; /* owned: the live state machine (sm_ops) */
     raft_index applied;
     struct live_log log;
     struct snap_copy snap;     /* the newest snapshot the core knows (for sending) */
@@ -235,6 +236,7 @@ enum sim_phase {
 
 struct sim {
     uint64_t seed;
+    const struct sm_ops *sm_ops; /* the replicated state machine under test */
     struct sim_options opt;
     struct sim_params p;
     FILE *out;

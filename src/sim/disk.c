@@ -14,13 +14,14 @@
 #include <stdio.h>
 #include <string.h>
 
-void disk_init(struct disk *d, const struct disk_params *p, uint64_t seed)
+int disk_init(struct disk *d, const struct disk_params *p, const struct sm_ops *ops, uint64_t seed)
 {
     memset(d, 0, sizeof(*d));
     d->p = *p;
+    d->ops = ops;
     rng_seed(&d->rng, seed);
     d->durable.log.first = 1;
-    model_init(&d->durable.sm);
+    return ops->create(&d->durable.sm);
 }
 
 static int log_append(struct disk_log *l, struct raft_entry *e);
@@ -167,6 +168,9 @@ void disk_release(struct disk *d)
     log_release(&d->durable.log);
     mem_free(d->durable.snap_blob);
     d->durable.snap_blob = NULL;
+    if (d->durable.sm)
+        d->ops->free(d->durable.sm);
+    d->durable.sm = NULL;
 }
 
 void disk_boot(const struct disk *d, struct raft_boot *boot)
@@ -232,12 +236,8 @@ static int land(struct disk *d, struct disk_write *w)
         if (m->index < im->applied)
             FAIL(d, "snapshot install at %" PRIu64 " below applied %" PRIu64, m->index,
                  im->applied);
-        if (w->install_len) {
-            if (model_sm_ops.restore(&im->sm, w->install_blob, w->install_len))
-                FAIL(d, "snapshot blob at %" PRIu64 " does not restore", m->index);
-        } else {
-            model_init(&im->sm);
-        }
+        if (d->ops->restore(im->sm, w->install_blob, w->install_len))
+            FAIL(d, "snapshot blob at %" PRIu64 " does not restore", m->index);
         /* Installing empties the log (raft.h contract): entries after the snapshot
          * come from the leader again. */
         log_truncate(&im->log, im->log.first);
@@ -283,7 +283,7 @@ static int land(struct disk *d, struct disk_write *w)
             FAIL(d, "apply of %" PRIu64 "/%" PRIu64 " not in the durable log (single-fsync rule 2)",
                  e->index, e->term);
         struct sm_result res;
-        if (model_sm_ops.apply(&im->sm, e, &res))
+        if (d->ops->apply(im->sm, e, &res))
             FAIL(d, "entry %" PRIu64 " does not decode", e->index);
         im->applied = e->index;
     }

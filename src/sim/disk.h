@@ -44,7 +44,7 @@ struct disk_image {
     uint8_t *snap_blob;             /* owned; NULL: the initial state */
     size_t snap_len;
     struct disk_log log; /* entries snap.index + 1 .. */
-    struct model sm;     /* the applied state machine */
+    void *sm;            /* owned: the applied state machine (disk->ops) */
     raft_index applied;
 };
 
@@ -98,13 +98,15 @@ struct disk {
     size_t head, n, cap;
     uint64_t last_done_ns;
     struct disk_params p;
+    const struct sm_ops *ops; /* the state machine kept in durable.sm */
     struct rng rng;
     uint64_t writes_done, writes_lost;
     char error[160]; /* why the last call returned ASPEN_E_INVALID */
 };
 
-/* An empty disk (a brand-new member: all zero). Allocates nothing. */
-void disk_init(struct disk *d, const struct disk_params *p, uint64_t seed);
+/* An empty disk (a brand-new member: all zero) holding an empty state machine of `ops`.
+ * 0 or ASPEN_E_NOMEM; disk_release frees it either way. */
+int disk_init(struct disk *d, const struct disk_params *p, const struct sm_ops *ops, uint64_t seed);
 
 /* Makes the durable image a founding member's initial state (raft_bootstrap's boot
  * record: its hard state and log). 0 or ASPEN_E_NOMEM. */

@@ -7,6 +7,8 @@
  */
 #include "sim/model.h"
 
+#include "base/mem.h"
+
 #include "base/slice.h"
 #include "sim/stream.h"
 
@@ -84,7 +86,7 @@ static int model_apply(void *sm, const struct raft_entry *e, struct sm_result *r
     return 0;
 }
 
-static int model_snapshot(const void *sm, struct buf *out)
+static int model_snapshot(void *sm, struct buf *out)
 {
     const struct model *m = sm;
     int rc = buf_append_u8(out, SNAP_MAGIC);
@@ -97,6 +99,10 @@ static int model_snapshot(const void *sm, struct buf *out)
 static int model_restore(void *sm, const uint8_t *blob, size_t len)
 {
     struct model *m = sm;
+    if (len == 0) {
+        model_init(m);
+        return 0;
+    }
     if (len != 2 + 8 * ASPEN_SIM_MAX_KEYS || blob[0] != SNAP_MAGIC || blob[1] != ASPEN_SIM_MAX_KEYS)
         return ASPEN_E_MALFORMED;
     for (uint32_t k = 0; k < ASPEN_SIM_MAX_KEYS; k++)
@@ -104,7 +110,7 @@ static int model_restore(void *sm, const uint8_t *blob, size_t len)
     return 0;
 }
 
-static uint64_t model_digest(const void *sm)
+static uint64_t model_digest(void *sm)
 {
     const struct model *m = sm;
     uint64_t h = 0x6d6f64656cULL; /* "model" */
@@ -113,13 +119,45 @@ static uint64_t model_digest(const void *sm)
     return h;
 }
 
-static void model_get(const void *sm, uint32_t key, struct sm_result *res)
+static void model_get(void *sm, uint32_t key, struct sm_result *res)
 {
     const struct model *m = sm;
     *res = (struct sm_result){.is_op = true, .ok = true, .value = m->value[key]};
 }
 
+static int model_create(void **out)
+{
+    struct model *m = mem_calloc(1, sizeof(*m));
+    if (!m)
+        return ASPEN_E_NOMEM;
+    *out = m;
+    return 0;
+}
+
+static void model_free(void *sm)
+{
+    mem_free(sm);
+}
+
+static int model_copy(void *dst, void *src)
+{
+    *(struct model *)dst = *(const struct model *)src;
+    return 0;
+}
+
+static int model_encode(const struct model_op *op, struct buf *out)
+{
+    uint8_t data[MODEL_OP_BYTES];
+    model_op_encode(op, data);
+    return buf_append(out, data, sizeof(data));
+}
+
 const struct sm_ops model_sm_ops = {
+    .name = "model",
+    .create = model_create,
+    .free = model_free,
+    .copy = model_copy,
+    .encode = model_encode,
     .apply = model_apply,
     .snapshot = model_snapshot,
     .restore = model_restore,

@@ -56,19 +56,29 @@ struct sm_result {
     uint64_t value;  /* GET: the value read (0: absent) */
 };
 
-/* The state machine interface the simulator drives. `sm` is the implementation's state. */
+/* The state machine interface the simulator drives. `sm` is the implementation's state,
+ * created by create() (empty) and owned by whoever holds the pointer. */
 struct sm_ops {
+    const char *name;
+    /* A new, empty state machine in *out. 0 or ASPEN_E_NOMEM. */
+    int (*create)(void **out);
+    void (*free)(void *sm);
+    /* dst := src (a crash restores the live state from the durable image). */
+    int (*copy)(void *dst, void *src);
+    /* Encodes a workload operation as log entry data. */
+    int (*encode)(const struct model_op *op, struct buf *out);
     /* Applies one committed entry; fills *res. 0 or ASPEN_E_MALFORMED (undecodable
      * data: the simulator reports it as a violation). */
     int (*apply)(void *sm, const struct raft_entry *e, struct sm_result *res);
     /* Appends the state's snapshot to out. 0 or a buf error. */
-    int (*snapshot)(const void *sm, struct buf *out);
-    /* Replaces the state with a snapshot's. 0 or ASPEN_E_MALFORMED. */
+    int (*snapshot)(void *sm, struct buf *out);
+    /* Replaces the state with a snapshot's; len 0: the empty state. 0 or
+     * ASPEN_E_MALFORMED. */
     int (*restore)(void *sm, const uint8_t *blob, size_t len);
     /* A digest of the whole state: equal states, equal digests. */
-    uint64_t (*digest)(const void *sm);
+    uint64_t (*digest)(void *sm);
     /* Serves a read of `key`. */
-    void (*get)(const void *sm, uint32_t key, struct sm_result *res);
+    void (*get)(void *sm, uint32_t key, struct sm_result *res);
 };
 
 /* The register store. Plain data: copy it by assignment. */

@@ -165,6 +165,9 @@ void node_release(struct sim_node *n)
     n->deferred = NULL;
     n->cap_deferred = 0;
     disk_release(&n->disk);
+    if (n->sm)
+        n->sm_ops->free(n->sm);
+    n->sm = NULL;
 }
 
 void node_stop(struct sim *s, struct sim_node *n)
@@ -210,7 +213,13 @@ int node_start(struct sim *s, struct sim_node *n)
         return rc;
     }
     const struct disk_image *im = &n->disk.durable;
-    n->sm = im->sm;
+    rc = s->sm_ops->copy(n->sm, im->sm);
+    if (rc) {
+        sim_internal_error(s, rc, "restart: copy the state machine");
+        raft_free(n->raft);
+        n->raft = NULL;
+        return rc;
+    }
     n->applied = im->applied;
     uint64_t chain = 0;
     if (im->snap.index && !check_chain_of(&s->chk, im->snap.index, im->snap.term, &chain))
@@ -397,14 +406,13 @@ static void apply_live(struct sim *s, struct sim_node *n, const struct raft_entr
         return;
     }
     struct sm_result res;
-    if (model_sm_ops.apply(&n->sm, e, &res)) {
+    if (s->sm_ops->apply(n->sm, e, &res)) {
         sim_violation(s, "entry encoding", "n%u: entry %" PRIu64 " does not decode", n->slot + 1,
                       e->index);
         return;
     }
     n->applied = e->index;
-    check_apply(s, n, e->index, e->term, live_chain(&n->log, e->index),
-                model_sm_ops.digest(&n->sm));
+    check_apply(s, n, e->index, e->term, live_chain(&n->log, e->index), s->sm_ops->digest(n->sm));
     resolve_proposals(s, n, e, &res, w);
 }
 
@@ -428,16 +436,11 @@ static void install_live(struct sim *s, struct sim_node *n, const struct raft_sn
                       n->slot + 1, m->index, n->applied);
         return;
     }
-    if (src->len) {
-        if (model_sm_ops.restore(&n->sm, src->blob, src->len)) {
-            sim_violation(s, "snapshot contract", "n%u: snapshot blob does not restore",
-                          n->slot + 1);
-            return;
-        }
-    } else {
-        model_init(&n->sm);
+    if (s->sm_ops->restore(n->sm, src->blob, src->len)) {
+        sim_violation(s, "snapshot contract", "n%u: snapshot blob does not restore", n->slot + 1);
+        return;
     }
-    check_install(s, n, m->index, m->term, model_sm_ops.digest(&n->sm));
+    check_install(s, n, m->index, m->term, s->sm_ops->digest(n->sm));
     /* Installing empties the log (raft.h contract). */
     uint64_t chain = 0;
     if (m->index && !check_chain_of(&s->chk, m->index, m->term, &chain))
@@ -485,7 +488,7 @@ static void serve_reads(struct sim *s, struct sim_node *n)
         }
         const struct history_op *op = &s->hist.ops[r->op_id];
         struct sm_result res;
-        model_sm_ops.get(&n->sm, op->key, &res);
+        s->sm_ops->get(n->sm, op->key, &res);
         workload_reply(s, n, r->client, r->op_id, REPLY_OK, res.value, true, n->applied, r->index,
                        0);
         n->reads[i] = n->reads[--n->n_reads];
@@ -527,7 +530,7 @@ static void take_snapshot(struct sim *s, struct sim_node *n)
     struct buf b;
     buf_init(&b, ASPEN_MAX_SNAPSHOT_BYTES);
     struct disk_write *w = mem_calloc(1, sizeof(*w));
-    int rc = w ? model_sm_ops.snapshot(&n->sm, &b) : ASPEN_E_NOMEM;
+    int rc = w ? s->sm_ops->snapshot(n->sm, &b) : ASPEN_E_NOMEM;
     if (rc) {
         buf_release(&b);
         mem_free(w);
@@ -931,14 +934,21 @@ void node_client_request(struct sim *s, struct sim_node *n, uint8_t client, uint
                                .op_id = op_id,
                                .value = op->value,
                                .expect = op->expect};
-        uint8_t data[MODEL_OP_BYTES];
-        model_op_encode(&mop, data);
-        struct raft_proposal prop = {.data = data, .len = MODEL_OP_BYTES};
+        struct buf data;
+        buf_init(&data, ASPEN_MAX_REQUEST_BYTES);
+        rc = s->sm_ops->encode(&mop, &data);
+        if (rc) {
+            buf_release(&data);
+            sim_internal_error(s, rc, "encode an operation");
+            return;
+        }
+        struct raft_proposal prop = {.data = data.data, .len = (uint32_t)data.len};
         struct raft_event ev = {.type = RAFT_EVENT_PROPOSE};
         ev.u.propose.items = &prop;
         ev.u.propose.n = 1;
         ctx.propose = true;
         rc = step(s, n, &ev, &ctx);
+        buf_release(&data);
         if (rc)
             sim_trace(s, TR_PROPOSE, n, (uint8_t)(client + 1), op_id, 0, (uint64_t)-rc);
     }

@@ -263,7 +263,10 @@ static int setup(struct sim *s)
         }
         struct rng dr;
         sim_stream(&dr, s->seed, SIM_STREAM_DISK, i);
-        disk_init(&n->disk, &p->disk, rng_next(&dr));
+        n->sm_ops = s->sm_ops;
+        if ((rc = disk_init(&n->disk, &p->disk, s->sm_ops, rng_next(&dr))) != 0 ||
+            (rc = s->sm_ops->create(&n->sm)) != 0)
+            return rc;
         if (i < p->nodes) {
             rc = disk_bootstrap(&n->disk, &boot);
             if (rc)
@@ -352,6 +355,7 @@ int sim_run(uint64_t seed, const struct sim_options *opt, struct sim_result *res
         return ASPEN_E_NOMEM;
     s->seed = seed;
     s->opt = *opt;
+    s->sm_ops = opt->sm_ops ? opt->sm_ops : &model_sm_ops;
     s->out = opt->out ? opt->out : stderr;
     s->res = res;
     swarm_draw(&s->p, seed, opt);

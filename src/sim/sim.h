@@ -18,12 +18,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct sm_ops;
+
 struct sim_options {
-    uint32_t nodes;     /* founding voters; 0: drawn per seed from {1, 3, 5, 7} */
-    bool trace;         /* print one line per event to `out` */
-    bool lease_reads;   /* enable lease reads; the seed then draws no pauses or drift */
-    uint64_t safety_ns; /* length of the safety phase; 0: drawn per seed */
-    FILE *out;          /* trace and violation reports (NULL: stderr) */
+    uint32_t nodes;              /* founding voters; 0: drawn per seed from {1, 3, 5, 7} */
+    bool trace;                  /* print one line per event to `out` */
+    bool lease_reads;            /* enable lease reads; the seed then draws no pauses or drift */
+    uint64_t safety_ns;          /* length of the safety phase; 0: drawn per seed */
+    FILE *out;                   /* trace and violation reports (NULL: stderr) */
+    const struct sm_ops *sm_ops; /* the state machine under test (NULL: the register model) */
 };
 
 struct sim_result {

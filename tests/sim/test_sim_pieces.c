@@ -279,7 +279,7 @@ static void test_disk_writes_complete_in_order(void)
     struct disk_params p = disk_params(false);
     p.slow_permille = 500;
     p.slow_factor = 100;
-    disk_init(&d, &p, test_seed());
+    CHECK_EQ(disk_init(&d, &p, &model_sm_ops, test_seed()), 0);
     uint8_t b[8][MODEL_OP_BYTES];
     uint64_t prev = 0;
     for (raft_index i = 1; i <= 6; i++) {
@@ -307,7 +307,7 @@ static void test_disk_crash_lands_a_prefix(void)
     for (uint64_t seed = 0; seed < 40; seed++) {
         struct disk d;
         struct disk_params p = disk_params(true);
-        disk_init(&d, &p, seed);
+        CHECK_EQ(disk_init(&d, &p, &model_sm_ops, seed), 0);
         for (raft_index i = 1; i <= 5; i++)
             CHECK_OK(disk_submit(&d, append_write(i, 1, 1, b), 0));
         size_t landed;
@@ -329,7 +329,7 @@ static void test_disk_crash_lands_a_prefix(void)
     /* Without lost unsynced writes, everything submitted survives. */
     struct disk d;
     struct disk_params p = disk_params(false);
-    disk_init(&d, &p, 1);
+    CHECK_EQ(disk_init(&d, &p, &model_sm_ops, 1), 0);
     for (raft_index i = 1; i <= 5; i++)
         CHECK_OK(disk_submit(&d, append_write(i, 1, 1, b), 0));
     size_t landed;
@@ -343,7 +343,7 @@ static void test_disk_truncate_apply_and_snapshot(void)
 {
     struct disk d;
     struct disk_params p = disk_params(false);
-    disk_init(&d, &p, 1);
+    CHECK_EQ(disk_init(&d, &p, &model_sm_ops, 1), 0);
     uint8_t b[8][MODEL_OP_BYTES], c[8][MODEL_OP_BYTES];
     struct disk_write *w;
     CHECK_OK(disk_submit(&d, append_write(1, 4, 1, b), 0));
@@ -384,7 +384,7 @@ static void test_disk_truncate_apply_and_snapshot(void)
     w->save = (struct raft_snapshot_meta){.index = 2, .term = 1};
     struct buf blob;
     buf_init(&blob, 1024);
-    CHECK_OK(model_sm_ops.snapshot(&d.durable.sm, &blob));
+    CHECK_OK(model_sm_ops.snapshot(d.durable.sm, &blob));
     w->save_blob = buf_steal(&blob, &w->save_len);
     CHECK_OK(disk_submit(&d, w, 0));
     CHECK_OK(disk_complete(&d, &w));
@@ -404,7 +404,7 @@ static void test_disk_install_replaces_state(void)
 {
     struct disk d;
     struct disk_params p = disk_params(false);
-    disk_init(&d, &p, 1);
+    CHECK_EQ(disk_init(&d, &p, &model_sm_ops, 1), 0);
     uint8_t b[8][MODEL_OP_BYTES];
     struct disk_write *w;
     CHECK_OK(disk_submit(&d, append_write(1, 3, 1, b), 0));
@@ -428,7 +428,7 @@ static void test_disk_install_replaces_state(void)
     CHECK_EQ(d.durable.applied, 10);
     CHECK_EQ(d.durable.log.n, 0); /* the old log did not continue the snapshot */
     CHECK_EQ(d.durable.log.first, 11);
-    CHECK_EQ_U64(d.durable.sm.value[3], 42);
+    CHECK_EQ_U64(((struct model *)d.durable.sm)->value[3], 42);
     disk_release(&d);
 }
 

@@ -205,8 +205,8 @@ static int64_t expiry(int64_t now_ms, int64_t ttl_ms)
 
 int lessor_on_grant(struct lessor *l, int64_t id, int64_t ttl_ms, int64_t now_ms)
 {
-    ASPEN_ASSERT(ttl_ok(ttl_ms));
-    if (id <= 0)
+    /* Both come from applied entries, which a decoder may have let through unchecked. */
+    if (id <= 0 || !ttl_ok(ttl_ms))
         return ASPEN_E_INVALID;
     if (find(l, id) != SIZE_MAX)
         return ASPEN_E_EXISTS;
@@ -260,9 +260,7 @@ int lessor_load(struct lessor *l, const struct kv_lease *leases, size_t n, int64
     lessor_release(l);
     l->is_primary = primary;
     for (size_t i = 0; i < n; i++) {
-        int rc = ASPEN_E_INVALID;
-        if (ttl_ok(leases[i].ttl_ms))
-            rc = lessor_on_grant(l, leases[i].id, leases[i].ttl_ms, now_ms);
+        int rc = lessor_on_grant(l, leases[i].id, leases[i].ttl_ms, now_ms);
         if (rc == ASPEN_E_EXISTS)
             rc = ASPEN_E_INVALID;
         if (rc) {

@@ -63,13 +63,14 @@ void lessor_release(struct lessor *l);
 
 /* Replaces the tracked leases with leases[0..n) (from kv_lease_list at start-up or after
  * installing a snapshot). Keeps the primary flag; when primary, every lease expires at
- * now_ms + its TTL. ASPEN_E_INVALID (an id <= 0 or a duplicate id), ASPEN_E_FULL (more
- * than ASPEN_MAX_LEASES), ASPEN_E_NOMEM; on error l holds no leases. */
+ * now_ms + its TTL. ASPEN_E_INVALID (an id <= 0, a TTL out of range, a duplicate id),
+ * ASPEN_E_FULL (more than ASPEN_MAX_LEASES), ASPEN_E_NOMEM; on error l holds no leases. */
 int lessor_load(struct lessor *l, const struct kv_lease *leases, size_t n, int64_t now_ms);
 
-/* A grant was applied. When primary, the lease expires at now_ms + ttl_ms. ttl_ms must be
- * clamped already (asserted). ASPEN_E_INVALID (id <= 0), ASPEN_E_EXISTS, ASPEN_E_FULL,
- * ASPEN_E_NOMEM. */
+/* A grant was applied. When primary, the lease expires at now_ms + ttl_ms.
+ * ASPEN_E_INVALID (id <= 0, or ttl_ms outside [ASPEN_LEASE_MIN_TTL_MS,
+ * ASPEN_LEASE_MAX_TTL_MS]: the leader clamps before proposing), ASPEN_E_EXISTS,
+ * ASPEN_E_FULL, ASPEN_E_NOMEM. */
 int lessor_on_grant(struct lessor *l, int64_t id, int64_t ttl_ms, int64_t now_ms);
 
 /* A revoke was applied (by a client or by the leader's expiry). ASPEN_E_LEASE_NOT_FOUND

@@ -24,6 +24,8 @@ static void test_grant_revoke_lookup(void)
     CHECK_ERR(lessor_on_grant(&l, 7, 2000, 0), ASPEN_E_EXISTS);
     CHECK_ERR(lessor_on_grant(&l, 0, 2000, 0), ASPEN_E_INVALID);
     CHECK_ERR(lessor_on_grant(&l, -3, 2000, 0), ASPEN_E_INVALID);
+    CHECK_ERR(lessor_on_grant(&l, 8, MIN_TTL - 1, 0), ASPEN_E_INVALID);
+    CHECK_ERR(lessor_on_grant(&l, 8, (int64_t)ASPEN_LEASE_MAX_TTL_MS + 1, 0), ASPEN_E_INVALID);
     CHECK_EQ(lessor_count(&l), 1);
     CHECK_OK(lessor_on_revoke(&l, 7));
     CHECK_ERR(lessor_on_revoke(&l, 7), ASPEN_E_LEASE_NOT_FOUND);

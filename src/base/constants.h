@@ -353,6 +353,36 @@
 #define ASPEN_LINCHECK_TIMELINE_COLUMNS   64
 
 /* ---------------------------------------------------------------------------------------
+ * KV auxiliaries: watch hub, lessor, snapshot stream (src/kv/watch.h, lessor.h, snapshot.h)
+ * ------------------------------------------------------------------------------------- */
+
+/* How often the loop calls watch_progress_tick for watchers created with progress_notify:
+ * etcd's default --experimental-watch-progress-notify-interval is 10 minutes. */
+#define ASPEN_WATCH_PROGRESS_INTERVAL_MS (10 * 60 * 1000)
+
+/* Events the loop lets watch_sync read from history per call, so catching up slow
+ * watchers never stalls the loop for long; the rest waits for the next turn. */
+#define ASPEN_WATCH_SYNC_BUDGET_EVENTS 4096
+
+/* Scratch memory one history read of the watch hub may use. A read returns whole
+ * revisions, and one revision (a delete-range over a large prefix) may hold more events
+ * than a queue; it can never hold more than the whole state, old and new values. */
+#define ASPEN_WATCH_HISTORY_BATCH_MAX_BYTES (2 * ASPEN_MAX_SNAPSHOT_BYTES)
+
+/* A lease the leader found expired is proposed for revocation; if the revoke has not
+ * applied this long later (the proposal was lost in a leader change or dropped), the
+ * lessor reports the lease again so the leader proposes it again. */
+#define ASPEN_LEASE_REVOKE_RETRY_MS 3000
+
+/* Snapshot stream: one record may not fit the chunk target (values up to ~1.5 MiB, the
+ * chunk target is 1 MiB), so a chunk may exceed the target by one record. A record is
+ * table id + two lengths + a table key (STORE_MAX_KEY) + a value of the largest size the
+ * KV tables hold (a full request's value plus its record header). */
+#define ASPEN_SNAPSHOT_RECORD_MAX_BYTES (ASPEN_MAX_REQUEST_BYTES + 64 * ASPEN_KIB)
+#define ASPEN_SNAPSHOT_CHUNK_MAX_BYTES                                                             \
+    (ASPEN_SNAPSHOT_CHUNK_BYTES + ASPEN_SNAPSHOT_RECORD_MAX_BYTES + 64)
+
+/* ---------------------------------------------------------------------------------------
  * Relations that must hold
  * ------------------------------------------------------------------------------------- */
 
@@ -425,5 +455,13 @@ _Static_assert(ASPEN_STORAGE_MAX_META_RECORD_BYTES >=
                "a snapshot meta with every configuration list full must fit its record");
 _Static_assert(ASPEN_STORAGE_MAX_COMPACT_ENTRIES >= ASPEN_SNAPSHOT_LOG_THRESHOLD,
                "one compaction call must be able to drop what one snapshot covers");
+_Static_assert(ASPEN_LEASE_REVOKE_RETRY_MS >= ASPEN_RAFT_CONSERVATIVE_ELECTION_MAX_MS,
+               "a revoke must get at least one election's time to apply before a retry");
+_Static_assert(ASPEN_WATCH_SYNC_BUDGET_EVENTS >= 1, "sync must make progress");
+_Static_assert(ASPEN_SNAPSHOT_CHUNK_MAX_BYTES <= ASPEN_MAX_RPC_MESSAGE_BYTES,
+               "a snapshot chunk, even one with an oversized record, fits one message");
+_Static_assert(ASPEN_SNAPSHOT_CHUNK_MAX_BYTES <= UINT32_MAX, "chunk lengths are 32-bit");
+_Static_assert(ASPEN_SNAPSHOT_RECORD_MAX_BYTES > ASPEN_MAX_VALUE_BYTES + ASPEN_MAX_KEY_BYTES,
+               "a maximal put's records must fit one snapshot record");
 
 #endif

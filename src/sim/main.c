@@ -8,6 +8,8 @@
  *   --nodes N            fix the founding cluster size (else drawn from {1,3,5,7})
  *   --safety-ms MS       fix the safety phase length (else drawn per seed)
  *   --lease-reads        enable lease reads (those seeds draw no pauses or clock drift)
+ *   --sm kv|model       the replicated state machine: the real KV (src/kv on the memory
+ *                        backend; the default) or the register model
  *   --expect-violation   succeed iff some seed breaks an invariant (stops at the first;
  *                        the canary suite uses this to prove the simulator catches bugs)
  *   --twice              run each seed twice and require identical trace digests
@@ -22,6 +24,8 @@
  */
 #include "base/mem.h"
 #include "base/rand.h"
+#include "sim/kvsm.h"
+#include "sim/model.h"
 #include "sim/sim.h"
 
 #include <aspen/error.h>
@@ -84,7 +88,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: aspen-sim (--seed N [--trace] | --seeds A..B | --sweep COUNT "
                     "[--start S] | --soak --minutes M)\n"
-                    "                 [--nodes N] [--safety-ms MS] [--lease-reads] "
+                    "                 [--sm kv|model] [--nodes N] [--safety-ms MS] [--lease-reads] "
                     "[--expect-violation] [--twice] [--quiet] [--known A,B,...]\n");
 }
 
@@ -92,7 +96,7 @@ int main(int argc, char **argv)
 {
     uint64_t first = 1, count = 0, minutes = 0;
     bool have_range = false, soak = false, expect = false, twice = false, quiet = false;
-    struct sim_options opt = {.out = stdout};
+    struct sim_options opt = {.out = stdout, .sm_ops = &kvsm_ops};
     uint64_t known[MAX_KNOWN];
     size_t n_known = 0;
     for (int i = 1; i < argc; i++) {
@@ -145,6 +149,9 @@ int main(int argc, char **argv)
             opt.trace = true;
         } else if (!strcmp(a, "--lease-reads")) {
             opt.lease_reads = true;
+        } else if (!strcmp(a, "--sm") && v && (!strcmp(v, "kv") || !strcmp(v, "model"))) {
+            opt.sm_ops = !strcmp(v, "kv") ? &kvsm_ops : &model_sm_ops;
+            i++;
         } else if (!strcmp(a, "--expect-violation")) {
             expect = true;
         } else if (!strcmp(a, "--twice")) {

@@ -90,12 +90,27 @@ static void make_key(char prefix, uint64_t n, size_t bytes, uint8_t *out)
  * The write path: a job of n encoded commands, applied as the production shell does
  * ------------------------------------------------------------------------------------- */
 
+/* Where a batch's time goes on the storage thread, seen from the jobs' callbacks: "run"
+ * from the first run() to the end of the last (encoding into LMDB: raftlog + kv_apply),
+ * "commit" from there to the first done() (mdb_txn_commit: writing the dirty pages and
+ * fdatasync), "wake" from the first done() to the end of the last (waking every waiting
+ * proposer). A batch is counted once the next one starts, so each phase loses its last. */
+enum batch_phase { PHASE_IDLE, PHASE_RUN, PHASE_DONE };
+
+struct batch_times {
+    atomic_uint_fast64_t batches, run_ns, commit_ns, wake_ns;
+};
+
 struct node {
     struct store *st;
     struct committer *c;
     raft_term term;
-    raft_index next_index; /* touched only on the storage thread (inside run) */
-    struct arena arena;    /* the storage thread's, for kv_apply */
+    /* Touched only on the storage thread (inside run and done): */
+    raft_index next_index;
+    struct arena arena; /* for kv_apply */
+    enum batch_phase phase;
+    uint64_t first_run, last_run_end, first_done, last_done_end;
+    struct batch_times times; /* read by the main thread */
 };
 
 struct entries_job {
@@ -117,6 +132,20 @@ static int job_run(struct store_txn *t, void *ctx)
 {
     struct entries_job *j = ctx;
     struct node *nd = j->node;
+    uint64_t now = wall_ns();
+    if (nd->phase != PHASE_RUN) {
+        if (nd->phase == PHASE_DONE) {
+            atomic_fetch_add_explicit(&nd->times.batches, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&nd->times.run_ns, nd->last_run_end - nd->first_run,
+                                      memory_order_relaxed);
+            atomic_fetch_add_explicit(&nd->times.commit_ns, nd->first_done - nd->last_run_end,
+                                      memory_order_relaxed);
+            atomic_fetch_add_explicit(&nd->times.wake_ns, nd->last_done_end - nd->first_done,
+                                      memory_order_relaxed);
+        }
+        nd->phase = PHASE_RUN;
+        nd->first_run = now;
+    }
     /* run() may run again when the committer retries a batch after ASPEN_E_FULL: claim
      * the indexes once, so a retry writes the same entries at the same places. */
     if (!j->claimed) {
@@ -141,17 +170,24 @@ static int job_run(struct store_txn *t, void *ctx)
     for (uint32_t i = 0; rc == 0 && i < j->n; i++)
         rc = kv_apply(t, &j->ents[i], &nd->arena, NULL, NULL);
     arena_reset(&nd->arena);
+    nd->last_run_end = wall_ns();
     return rc;
 }
 
 static void job_done(void *ctx, int rc)
 {
     struct entries_job *j = ctx;
+    struct node *nd = j->node; /* j may be reused as soon as the mutex is released */
+    if (nd->phase == PHASE_RUN) {
+        nd->phase = PHASE_DONE;
+        nd->first_done = wall_ns();
+    }
     pthread_mutex_lock(&j->mu);
     j->done = true;
     j->rc = rc;
     pthread_cond_signal(&j->cv);
     pthread_mutex_unlock(&j->mu);
+    nd->last_done_end = wall_ns();
 }
 
 static void job_init(struct entries_job *j, struct node *nd, uint32_t cap)
@@ -260,6 +296,23 @@ static void *proposer_main(void *arg)
     return NULL;
 }
 
+/* Bytes this process caused to be written to the block layer (/proc/self/io's
+ * write_bytes): the dirty pages LMDB writes back at each commit, i.e. the write
+ * amplification of a put. 0 if the kernel does not account I/O. */
+static uint64_t proc_write_bytes(void)
+{
+    FILE *f = fopen("/proc/self/io", "r");
+    if (!f)
+        return 0;
+    char line[128];
+    uint64_t v = 0;
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, "write_bytes:", 12) == 0)
+            v = strtoull(line + 12, NULL, 10);
+    fclose(f);
+    return v;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -289,6 +342,9 @@ static void run_proposers(struct node *nd, uint32_t n, double seconds, size_t ke
     }
     struct committer_stats c0, c1;
     committer_stats(nd->c, &c0);
+    uint64_t b0 = atomic_load(&nd->times.batches), r0 = atomic_load(&nd->times.run_ns),
+             m0 = atomic_load(&nd->times.commit_ns), w0 = atomic_load(&nd->times.wake_ns);
+    uint64_t io0 = proc_write_bytes();
     pthread_barrier_wait(&start);
     uint64_t t0 = wall_ns();
     struct timespec nap = {.tv_sec = (time_t)seconds,
@@ -299,6 +355,7 @@ static void run_proposers(struct node *nd, uint32_t n, double seconds, size_t ke
     for (uint32_t i = 0; i < n; i++)
         pthread_join(ps[i].thread, NULL);
     double wall = seconds_since(t0);
+    uint64_t io = proc_write_bytes() - io0;
     committer_stats(nd->c, &c1);
     pthread_barrier_destroy(&start);
 
@@ -324,6 +381,17 @@ static void run_proposers(struct node *nd, uint32_t n, double seconds, size_t ke
     printf("put_p50_us proposers=%u value=%.1f\n", n, total ? (double)lat[total / 2] / 1e3 : 0.0);
     printf("put_p99_us proposers=%u value=%.1f\n", n,
            total ? (double)lat[(total * 99) / 100] / 1e3 : 0.0);
+    double nb = (double)(atomic_load(&nd->times.batches) - b0);
+    if (nb > 0) {
+        printf("batch_run_us proposers=%u value=%.1f\n", n,
+               (double)(atomic_load(&nd->times.run_ns) - r0) / nb / 1e3);
+        printf("batch_commit_us proposers=%u value=%.1f\n", n,
+               (double)(atomic_load(&nd->times.commit_ns) - m0) / nb / 1e3);
+        printf("batch_wake_us proposers=%u value=%.1f\n", n,
+               (double)(atomic_load(&nd->times.wake_ns) - w0) / nb / 1e3);
+    }
+    printf("disk_write_bytes_per_put proposers=%u value=%.0f\n", n,
+           total ? (double)io / (double)total : 0.0);
     printf("# proposers=%u: %" PRIu64 " puts in %.2f s, %" PRIu64 " batches, largest %" PRIu64 "\n",
            n, total, wall, batches, c1.max_batch_jobs);
     fflush(stdout);

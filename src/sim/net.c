@@ -97,7 +97,7 @@ void net_partition(struct net *net, enum net_partition_mode mode, bool asymmetri
     case NET_PART_HALVES: {
         /* A uniformly random non-empty proper subset. */
         uint32_t k = (uint32_t)rng_range(r, 1, net->n - 1);
-        uint32_t order[ASPEN_SIM_MAX_NODES];
+        uint32_t order[ASPEN_SIM_MAX_NODES] = {0}; /* gcc -O3 cannot see the loop fills it */
         for (uint32_t i = 0; i < net->n; i++)
             order[i] = i;
         for (uint32_t i = net->n - 1; i > 0; i--) {

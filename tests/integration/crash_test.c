@@ -42,12 +42,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CRASH_PRODUCERS      4
-#define CRASH_MAX_BATCH      8
-#define CRASH_MAX_ENTRIES    1500 /* per writer run: bounds the replay the driver does */
-#define CRASH_FRESH_EVERY    20
-#define CRASH_KEYS           64
-#define CRASH_MARK           "CRASHMARK-"
+#define CRASH_PRODUCERS   4
+#define CRASH_MAX_BATCH   8
+#define CRASH_MAX_ENTRIES 1500 /* per writer run: bounds the replay the driver does */
+#define CRASH_FRESH_EVERY 20
+#define CRASH_KEYS        64
+#define CRASH_MARK        "CRASHMARK-"
 
 static void die(const char *what, int rc)
 {
@@ -75,7 +75,7 @@ struct batch {
     struct writer *w;
     uint32_t n;
     struct buf data[CRASH_MAX_BATCH]; /* encoded kv_cmds */
-    raft_index first, last;          /* assigned on the storage thread */
+    raft_index first, last;           /* assigned on the storage thread */
     bool claimed;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -180,8 +180,11 @@ static void *producer_main(void *arg)
         b->w = w;
         b->done = false;
         b->claimed = false;
-        b->job = (struct store_job){.run = batch_run, .done = batch_done, .ctx = b,
-                                    .n_entries = b->n, .n_bytes = 64u * b->n};
+        b->job = (struct store_job){.run = batch_run,
+                                    .done = batch_done,
+                                    .ctx = b,
+                                    .n_entries = b->n,
+                                    .n_bytes = 64u * b->n};
         int rc = committer_submit(w->c, &b->job);
         if (rc)
             die("submit", rc);
@@ -335,8 +338,8 @@ static raft_index verify(const char *dir, raft_index max_acked, uint32_t cycle)
         exit(1);
     }
     if (max_acked > applied) {
-        fprintf(stderr, "cycle %u: acknowledged %" PRIu64 " but only %" PRIu64 " survived\n",
-                cycle, max_acked, applied);
+        fprintf(stderr, "cycle %u: acknowledged %" PRIu64 " but only %" PRIu64 " survived\n", cycle,
+                max_acked, applied);
         exit(1);
     }
     /* Replay the whole log on a fresh memory store. */

@@ -73,9 +73,22 @@ static void pair_close(struct pair *p)
 static struct slice key_of(uint32_t i, uint8_t *scratch)
 {
     if (i < 16) {
-        static const uint8_t shortk[16][4] = {
-            {'a'}, {'a', 0}, {'a', 0, 0}, {'a', 1}, {'a', 0xff}, {'b'}, {'b', 'a'}, {0},
-            {0, 0}, {0, 'x'}, {0xff}, {0xff, 0xff}, {'c', 0xc3, 0x28}, {'d'}, {'d', 'd'}, {'e'}};
+        static const uint8_t shortk[16][4] = {{'a'},
+                                              {'a', 0},
+                                              {'a', 0, 0},
+                                              {'a', 1},
+                                              {'a', 0xff},
+                                              {'b'},
+                                              {'b', 'a'},
+                                              {0},
+                                              {0, 0},
+                                              {0, 'x'},
+                                              {0xff},
+                                              {0xff, 0xff},
+                                              {'c', 0xc3, 0x28},
+                                              {'d'},
+                                              {'d', 'd'},
+                                              {'e'}};
         static const uint8_t lens[16] = {1, 2, 3, 2, 2, 1, 2, 1, 2, 2, 1, 2, 3, 1, 2, 1};
         return slice_make(shortk[i], lens[i]);
     }
@@ -196,8 +209,8 @@ static void random_txn(struct gen *g, struct kv_txn_req *t, int depth)
 {
     memset(t, 0, sizeof(*t));
     t->n_compares = (uint32_t)rng_below(&g->r, 3);
-    struct kv_compare *c = arena_alloc(&g->a, sizeof(*c) * (t->n_compares + 1),
-                                       _Alignof(struct kv_compare));
+    struct kv_compare *c =
+        arena_alloc(&g->a, sizeof(*c) * (t->n_compares + 1), _Alignof(struct kv_compare));
     CHECK(c != NULL);
     for (uint32_t i = 0; i < t->n_compares; i++) {
         memset(&c[i], 0, sizeof(c[i]));
@@ -391,7 +404,8 @@ static void read_on(struct store *s, uint64_t seed, struct buf *out)
     req.sort_target = (uint8_t)rng_below(&g.r, 5);
     req.keys_only = rng_below(&g.r, 4) == 0;
     req.count_only = rng_below(&g.r, 6) == 0;
-    req.min_mod_revision = rng_below(&g.r, 4) == 0 ? (int64_t)rng_below(&g.r, (uint64_t)cur + 1) : 0;
+    req.min_mod_revision =
+        rng_below(&g.r, 4) == 0 ? (int64_t)rng_below(&g.r, (uint64_t)cur + 1) : 0;
     struct kv_range_result rr;
     int64_t hdr;
     int rc = kv_range(t, &req, &g.a, &rr, &hdr);

@@ -363,7 +363,7 @@ static void test_scan_paging(void)
         CHECK(token.len <= ASPEN_MAX_SCAN_TOKEN_BYTES);
         /* writes between pages: a new key, an overwrite and a delete at the front, middle
          * and end of the prefix; none may show up in this scan */
-        char nk[16];
+        char nk[32];
         snprintf(nk, sizeof(nk), "s\x01new%d", pages);
         CHECK_OK(kvt_put(&k, nk, "new", 0));
         CHECK_OK(kvt_put_bin(&k, slice_make(sorted[SCAN_KEYS - 1] + 1, sorted[SCAN_KEYS - 1][0]),

@@ -64,8 +64,10 @@
 #define ASPEN_MAX_LEASES         (1u << 20)
 #define ASPEN_MAX_KEYS_PER_LEASE (1u << 20)
 
-/* Watches per node and events buffered per slow watcher before it is canceled with a
- * "compacted/too slow" response (etcd cancels slow watchers too, rather than growing). */
+/* Watches per node, and events queued per watcher: a watcher whose queue cannot take a
+ * whole revision falls behind ("unsynced") and is caught up later from history (etcd's
+ * unsynced watchers) instead of growing its queue; if that history is compacted away
+ * meanwhile, it is canceled with the compact revision (kv/watch.c). */
 #define ASPEN_MAX_WATCHERS          100000
 #define ASPEN_WATCH_EVENT_QUEUE_MAX 4096
 
@@ -211,8 +213,9 @@
  * turns into an unbounded write transaction; callers repeat until it reports done. */
 #define ASPEN_STORAGE_MAX_COMPACT_ENTRIES 65536
 
-/* Physical compaction deletes at most this many old revisions per write batch, so a
- * large compaction never stalls writes (issue 4). */
+/* Physical compaction examines at most this many revision records per applied compact or
+ * COMPACT_STEP entry (kv/compact.c), so a large compaction never stalls writes; the steps
+ * are log entries, which keeps the cleanup deterministic across replicas. */
 #define ASPEN_COMPACT_BATCH_REVISIONS 10000
 
 /* ---------------------------------------------------------------------------------------

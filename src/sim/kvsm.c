@@ -8,8 +8,8 @@
  * (compare the value — or create_revision == 0 for "absent" — then Put), DELETE a
  * DeleteRange of one key, and GET a Range. Register k is the binary key "\0k" ++ byte k
  * (a NUL in every key, since keys are raw bytes); a value is its 8 big-endian bytes.
- * Entry data is a small header naming the operation (its id and client, which the
- * simulator needs to answer the right client) followed by the encoded kv_cmd.
+ * Entry data is a small header naming the operation (kind, register, id and client: what
+ * the simulator needs to answer the right client) followed by the encoded kv_cmd.
  *
  * Each state machine is one memory store, always committed with sync: the simulator's
  * own disk model decides what a crash loses, and copies whole states with
@@ -27,8 +27,8 @@
 
 #include <string.h>
 
-#define KVSM_MAGIC       0x4b /* 'K' */
-#define KVSM_HEADER      (1 + 1 + 8 + 4)
+#define KVSM_MAGIC       0x4b                /* 'K' */
+#define KVSM_HEADER      (1 + 1 + 1 + 8 + 4) /* magic, kind, register, op id, client */
 #define KVSM_ARENA_CHUNK (64 * 1024)
 
 struct kvsm {
@@ -43,23 +43,35 @@ static void key_of(uint32_t k, uint8_t out[3])
     out[2] = (uint8_t)k;
 }
 
+/* A new memory store holding an empty, initialised KV state. */
+static int fresh_store(struct store **out)
+{
+    struct store_txn *t;
+    int rc = store_mem_open(out, NULL);
+    if (rc)
+        return rc;
+    if ((rc = store_begin(*out, true, &t)) == 0) {
+        rc = kv_init(t);
+        rc = rc ? (store_abort(t), rc) : store_commit(t, true);
+    }
+    if (rc) {
+        store_close(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 static int kvsm_create(void **out)
 {
     struct kvsm *m = mem_calloc(1, sizeof(*m));
     if (!m)
         return ASPEN_E_NOMEM;
-    arena_init(&m->arena, KVSM_ARENA_CHUNK, ASPEN_MAX_SNAPSHOT_BYTES);
-    struct store_txn *t = NULL;
-    int rc = store_mem_open(&m->st, NULL);
-    if (rc == 0 && (rc = store_begin(m->st, true, &t)) == 0) {
-        rc = kv_init(t);
-        rc = rc ? (store_abort(t), rc) : store_commit(t, true);
-    }
+    int rc = fresh_store(&m->st);
     if (rc) {
-        store_close(m->st);
         mem_free(m);
         return rc;
     }
+    arena_init(&m->arena, KVSM_ARENA_CHUNK, ASPEN_MAX_SNAPSHOT_BYTES);
     *out = m;
     return 0;
 }
@@ -121,6 +133,7 @@ static int kvsm_encode(const struct model_op *op, struct buf *out)
     }
     int rc = buf_append_u8(out, KVSM_MAGIC);
     rc = rc ? rc : buf_append_u8(out, op->kind);
+    rc = rc ? rc : buf_append_u8(out, op->key);
     rc = rc ? rc : buf_append_be64(out, op->op_id);
     rc = rc ? rc : buf_append_be32(out, op->client);
     return rc ? rc : kv_cmd_encode(&cmd, out);
@@ -156,12 +169,12 @@ static int kvsm_apply(void *sm, const struct raft_entry *e, struct sm_result *re
         if (e->len < KVSM_HEADER || e->data[0] != KVSM_MAGIC)
             return ASPEN_E_MALFORMED;
         kind = e->data[1];
+        key = e->data[2];
         res->is_op = true;
-        res->op_id = be64_load(e->data + 2);
-        res->client = be32_load(e->data + 10);
+        res->op_id = be64_load(e->data + 3);
+        res->client = be32_load(e->data + 11);
         sub.data = e->data + KVSM_HEADER;
         sub.len = e->len - KVSM_HEADER;
-        /* The register key sits in the command; the model needs it for the value after. */
     }
     struct store_txn *t;
     int rc = store_begin(m->st, true, &t);
@@ -173,14 +186,6 @@ static int kvsm_apply(void *sm, const struct raft_entry *e, struct sm_result *re
         if (kr.rc == ASPEN_E_MALFORMED) {
             rc = ASPEN_E_MALFORMED;
         } else {
-            struct kv_cmd cmd;
-            rc = kv_cmd_decode(slice_make(sub.data, sub.len), &m->arena, &cmd);
-            if (rc == 0) {
-                struct slice k = cmd.kind == KV_CMD_PUT      ? cmd.u.put.key
-                                 : cmd.kind == KV_CMD_DELETE ? cmd.u.del.key
-                                                             : cmd.u.txn.success[0].u.put.key;
-                key = k.len == 3 ? k.ptr[2] : 0;
-            }
             switch (kind) {
             case MODEL_OP_PUT:
                 res->ok = true;
@@ -249,14 +254,11 @@ static int kvsm_restore(void *sm, const uint8_t *blob, size_t len)
     int rc;
     if (len == 0) {
         /* The empty state: a fresh store. */
-        struct kvsm *fresh;
-        if ((rc = kvsm_create((void **)&fresh)) != 0)
+        struct store *fresh;
+        if ((rc = fresh_store(&fresh)) != 0)
             return rc;
         store_close(m->st);
-        m->st = fresh->st;
-        fresh->st = NULL;
-        arena_release(&fresh->arena);
-        mem_free(fresh);
+        m->st = fresh;
         return 0;
     }
     if ((rc = store_begin(m->st, true, &t)) != 0)

@@ -8,9 +8,10 @@
  * chosen by the workload (value 0 means "absent"), which keeps the linearizability
  * search small (research consensus.md §4.4).
  *
- * The simulator drives the model only through struct sm_ops — apply an entry, take a
- * snapshot blob, restore from one, digest the state — the interface the real KV state
- * machine (src/kv) will implement, so it can be dropped into the same simulator later.
+ * The simulator drives a state machine only through struct sm_ops — encode an operation,
+ * apply an entry, take a snapshot blob, restore from one, digest the state. The register
+ * model here is one implementation (`--sm model`); the real KV state machine (src/kv, in
+ * kvsm.c) is the other and the default.
  */
 #ifndef ASPEN_SIM_MODEL_H
 #define ASPEN_SIM_MODEL_H

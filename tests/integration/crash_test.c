@@ -37,7 +37,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -392,28 +391,31 @@ static void flip_byte(const char *path, off_t off)
     close(fd);
 }
 
-/* Finds the offset of needle in file path (-1 if absent). */
-static off_t find_in_file(const char *path, const char *needle)
+/* The offsets of every occurrence of CRASH_MARK in file `path`, in file order, into
+ * *out (mem_alloc'd, the caller frees it). */
+static size_t marker_offsets(const char *path, off_t **out)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return -1;
+        die("open data file", -errno);
     fseek(f, 0, SEEK_END);
     long size = ftell(f);
     fseek(f, 0, SEEK_SET);
     char *data = mem_alloc((size_t)size + 1);
     if (!data || fread(data, 1, (size_t)size, f) != (size_t)size)
-        die("read file", ASPEN_E_IO);
+        die("read data file", ASPEN_E_IO);
     fclose(f);
-    off_t at = -1;
-    size_t nl = strlen(needle);
-    for (long i = 0; i + (long)nl <= size; i++)
-        if (memcmp(data + i, needle, nl) == 0) {
-            at = i;
-            break;
-        }
+    size_t n = 0, cap = 0, ml = strlen(CRASH_MARK);
+    *out = NULL;
+    for (long i = 0; i + (long)ml <= size; i++) {
+        if (memcmp(data + i, CRASH_MARK, ml) != 0)
+            continue;
+        if (mem_grow(out, &cap, n, sizeof(**out), 64, SIZE_MAX / 2) != 0)
+            die("alloc", ASPEN_E_NOMEM);
+        (*out)[n++] = (off_t)i;
+    }
     mem_free(data);
-    return at;
+    return n;
 }
 
 /* Byte flips in copies of the data file are reported at start-up, with what is damaged. */
@@ -426,33 +428,14 @@ static void corruption_checks(const char *dir, const char *scratch)
     /* 1. A flip inside a log record (found by its unique value marker). The same marker
      * also sits in the KV tables; flip the occurrence the log holds: try each until the
      * log load reports it. */
-    copy_file(src, dst);
-    off_t at = find_in_file(dst, CRASH_MARK);
-    if (at < 0)
+    off_t *marks;
+    size_t n_marks = marker_offsets(src, &marks);
+    if (n_marks == 0)
         die("no marker in the data file", ASPEN_E_NOT_FOUND);
     bool reported = false;
-    for (int attempt = 0; attempt < 4096 && !reported; attempt++) {
+    for (size_t m = 0; m < n_marks && !reported; m++) {
         copy_file(src, dst);
-        /* The attempt-th occurrence. */
-        FILE *f = fopen(dst, "rb");
-        fseek(f, 0, SEEK_END);
-        long size = ftell(f);
-        fseek(f, 0, SEEK_SET);
-        char *data = mem_alloc((size_t)size);
-        if (fread(data, 1, (size_t)size, f) != (size_t)size)
-            die("read", ASPEN_E_IO);
-        fclose(f);
-        long hit = -1;
-        int seen = 0;
-        for (long i = 0; i + 10 <= size; i++)
-            if (memcmp(data + i, CRASH_MARK, 10) == 0 && seen++ == attempt) {
-                hit = i;
-                break;
-            }
-        mem_free(data);
-        if (hit < 0)
-            break;
-        flip_byte(dst, (off_t)hit + 3);
+        flip_byte(dst, marks[m] + 3);
         struct store *st;
         char err[256];
         int rc = store_lmdb_open(&st, scratch, NULL, err, sizeof(err));
@@ -481,6 +464,7 @@ static void corruption_checks(const char *dir, const char *scratch)
         store_abort(t);
         store_close(st);
     }
+    mem_free(marks);
     if (!reported) {
         fprintf(stderr, "crash_test: no flip inside a log record was reported\n");
         exit(1);
@@ -496,9 +480,6 @@ static void corruption_checks(const char *dir, const char *scratch)
         /* LMDB keeps two meta pages; a flip in one may leave the other usable. Flip the
          * second one's too: then it must refuse. */
         store_close(st);
-        struct stat sb;
-        if (stat(dst, &sb) != 0)
-            die("stat", -errno);
         long page = sysconf(_SC_PAGESIZE);
         flip_byte(dst, (off_t)page + 16 + 4);
         rc = store_lmdb_open(&st, scratch, NULL, err, sizeof(err));

@@ -22,6 +22,10 @@ packages=(
   b3sum               # the BLAKE3 reference tool the hash tests compare against
   liblmdb-dev         # the storage engine (src/storage/lmdb.c): log + state in one env
   lmdb-utils          # mdb_stat/mdb_dump, to inspect data files in tests and by hand
+  libuv1-dev          # aspen-node's event loop (src/node, src/net)
+  libsodium-dev       # Ed25519 node identities (src/node/identity.c)
+  libgnutls28-dev     # TLS 1.3 with raw public keys for the peer transport (src/net)
+  libyaml-dev         # aspen-node's config file (YAML, keys named like etcd's flags)
 )
 
 missing=()

@@ -27,13 +27,16 @@
  *
  * usage: bench_kv [--dir PARENT] [--keep] [--seconds S] [--proposers 1,16,256]
  *                 [--keys N] [--key-bytes B] [--value-bytes B] [--load-batch N]
- *                 [--reads N] [--page N]
+ *                 [--reads N] [--page N] [--completions thread|storage]
+ *                 [--model loop|thread|both] [--key-order spread|sequential]
  */
 #include "base/buf.h"
 #include "base/constants.h"
 #include "base/mem.h"
 #include "base/rand.h"
+#include "kv/extras.h"
 #include "kv/kv.h"
+#include "kv/layout.h"
 #include "storage/committer.h"
 #include "storage/raftlog.h"
 #include "storage/store_lmdb.h"
@@ -90,27 +93,42 @@ static void make_key(char prefix, uint64_t n, size_t bytes, uint8_t *out)
  * The write path: a job of n encoded commands, applied as the production shell does
  * ------------------------------------------------------------------------------------- */
 
-/* Where a batch's time goes on the storage thread, seen from the jobs' callbacks: "run"
- * from the first run() to the end of the last (encoding into LMDB: raftlog + kv_apply),
- * "commit" from there to the first done() (mdb_txn_commit: writing the dirty pages and
- * fdatasync), "wake" from the first done() to the end of the last (waking every waiting
- * proposer). A batch is counted once the next one starts, so each phase loses its last. */
-enum batch_phase { PHASE_IDLE, PHASE_RUN, PHASE_DONE };
-
+/* Where a batch's time goes, seen from the jobs' callbacks and the committer's deliver
+ * hook: "run" from the first run() to the end of the last (encoding into LMDB: raftlog +
+ * kv_apply), "commit" from there to the hand-over of the finished batch (mdb_txn_commit:
+ * writing the dirty pages and fdatasync), "wake" the time spent completing a batch
+ * (waking every waiting proposer). With --completions thread (the default, as the node
+ * does it on its event loop) the wake-ups run on a completion thread while the storage
+ * thread goes on to the next batch; with --completions storage they run on the storage
+ * thread between batches. */
 struct batch_times {
-    atomic_uint_fast64_t batches, run_ns, commit_ns, wake_ns;
+    atomic_uint_fast64_t batches, run_ns, commit_ns, woken_batches, wake_ns;
+};
+
+/* Finished batches handed over by the committer, completed on their own thread. */
+struct completer {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct store_job *head, **tail; /* delivered batches, concatenated in order */
+    bool is_stopping;
+    pthread_t thread;
+    struct batch_times *times;
 };
 
 struct node {
     struct store *st;
     struct committer *c;
+    /* Where finished batches go (NULL: completed on the storage thread). Swapped only
+     * between phases, when nothing is in flight. */
+    struct completer *_Atomic completer;
     raft_term term;
-    /* Touched only on the storage thread (inside run and done): */
+    /* Touched only on the storage thread (inside run and the deliver hook): */
     raft_index next_index;
     struct arena arena; /* for kv_apply */
-    enum batch_phase phase;
-    uint64_t first_run, last_run_end, first_done, last_done_end;
+    bool in_batch;
+    uint64_t first_run, last_run_end;
     struct batch_times times; /* read by the main thread */
+    void *loop_ctx;           /* the event-loop model's state (loop thread only) */
 };
 
 struct entries_job {
@@ -132,19 +150,9 @@ static int job_run(struct store_txn *t, void *ctx)
 {
     struct entries_job *j = ctx;
     struct node *nd = j->node;
-    uint64_t now = wall_ns();
-    if (nd->phase != PHASE_RUN) {
-        if (nd->phase == PHASE_DONE) {
-            atomic_fetch_add_explicit(&nd->times.batches, 1, memory_order_relaxed);
-            atomic_fetch_add_explicit(&nd->times.run_ns, nd->last_run_end - nd->first_run,
-                                      memory_order_relaxed);
-            atomic_fetch_add_explicit(&nd->times.commit_ns, nd->first_done - nd->last_run_end,
-                                      memory_order_relaxed);
-            atomic_fetch_add_explicit(&nd->times.wake_ns, nd->last_done_end - nd->first_done,
-                                      memory_order_relaxed);
-        }
-        nd->phase = PHASE_RUN;
-        nd->first_run = now;
+    if (!nd->in_batch) {
+        nd->in_batch = true;
+        nd->first_run = wall_ns();
     }
     /* run() may run again when the committer retries a batch after ASPEN_E_FULL: claim
      * the indexes once, so a retry writes the same entries at the same places. */
@@ -176,18 +184,114 @@ static int job_run(struct store_txn *t, void *ctx)
 
 static void job_done(void *ctx, int rc)
 {
-    struct entries_job *j = ctx;
-    struct node *nd = j->node; /* j may be reused as soon as the mutex is released */
-    if (nd->phase == PHASE_RUN) {
-        nd->phase = PHASE_DONE;
-        nd->first_done = wall_ns();
-    }
+    struct entries_job *j = ctx; /* j may be reused as soon as the mutex is released */
     pthread_mutex_lock(&j->mu);
     j->done = true;
     j->rc = rc;
     pthread_cond_signal(&j->cv);
     pthread_mutex_unlock(&j->mu);
-    nd->last_done_end = wall_ns();
+}
+
+/* Completes a run of batches and times it. */
+static void complete_timed(struct batch_times *times, struct store_job *batches, uint64_t n)
+{
+    uint64_t t0 = wall_ns();
+    committer_complete(batches);
+    atomic_fetch_add_explicit(&times->wake_ns, wall_ns() - t0, memory_order_relaxed);
+    atomic_fetch_add_explicit(&times->woken_batches, n, memory_order_relaxed);
+}
+
+/* The committer's deliver hook (storage thread): closes the batch's timings, then hands
+ * the batch to the completion thread, or completes it here. */
+static void deliver(void *ctx, struct store_job *batch)
+{
+    struct node *nd = ctx;
+    uint64_t now = wall_ns();
+    if (nd->in_batch) {
+        nd->in_batch = false;
+        atomic_fetch_add_explicit(&nd->times.batches, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&nd->times.run_ns, nd->last_run_end - nd->first_run,
+                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&nd->times.commit_ns, now - nd->last_run_end,
+                                  memory_order_relaxed);
+    }
+    struct completer *cp = atomic_load_explicit(&nd->completer, memory_order_acquire);
+    if (!cp) {
+        complete_timed(&nd->times, batch, 1);
+        return;
+    }
+    pthread_mutex_lock(&cp->mu);
+    bool was_empty = cp->head == NULL;
+    *cp->tail = batch;
+    while (batch->next)
+        batch = batch->next;
+    cp->tail = &batch->next;
+    if (was_empty)
+        pthread_cond_signal(&cp->cv);
+    pthread_mutex_unlock(&cp->mu);
+}
+
+/* Waits for delivered batches and takes them all (NULL once stopping and drained). */
+static struct store_job *completer_take(struct completer *cp)
+{
+    pthread_mutex_lock(&cp->mu);
+    while (!cp->head && !cp->is_stopping)
+        pthread_cond_wait(&cp->cv, &cp->mu);
+    struct store_job *batches = cp->head;
+    cp->head = NULL;
+    cp->tail = &cp->head;
+    pthread_mutex_unlock(&cp->mu);
+    return batches;
+}
+
+static void *completer_main(void *arg)
+{
+    struct completer *cp = arg;
+    for (struct store_job *b; (b = completer_take(cp)) != NULL;)
+        complete_timed(cp->times, b, 1);
+    return NULL;
+}
+
+/* A completer whose batches are taken by the caller's own loop (no thread). */
+static struct completer *completer_new(struct batch_times *times)
+{
+    struct completer *cp = mem_calloc(1, sizeof(*cp));
+    if (!cp)
+        die("alloc", ASPEN_E_NOMEM);
+    pthread_mutex_init(&cp->mu, NULL);
+    pthread_cond_init(&cp->cv, NULL);
+    cp->tail = &cp->head;
+    cp->times = times;
+    return cp;
+}
+
+static void completer_free(struct completer *cp)
+{
+    pthread_cond_destroy(&cp->cv);
+    pthread_mutex_destroy(&cp->mu);
+    mem_free(cp);
+}
+
+static struct completer *completer_start(struct batch_times *times)
+{
+    struct completer *cp = completer_new(times);
+    int rc = pthread_create(&cp->thread, NULL, completer_main, cp);
+    if (rc)
+        die("pthread_create", -rc);
+    return cp;
+}
+
+/* After committer_stop: every batch has been delivered; complete them and stop. */
+static void completer_stop(struct completer *cp)
+{
+    if (!cp)
+        return;
+    pthread_mutex_lock(&cp->mu);
+    cp->is_stopping = true;
+    pthread_cond_signal(&cp->cv);
+    pthread_mutex_unlock(&cp->mu);
+    pthread_join(cp->thread, NULL);
+    completer_free(cp);
 }
 
 static void job_init(struct entries_job *j, struct node *nd, uint32_t cap)
@@ -232,15 +336,20 @@ static void job_add_put(struct entries_job *j, const uint8_t *key, size_t key_le
         die("kv_cmd_encode", rc);
 }
 
-static void job_submit(struct entries_job *j)
+static void job_submit_as(struct entries_job *j, void (*done)(void *ctx, int rc), void *ctx)
 {
     j->done = false;
     j->claimed = false;
     j->job = (struct store_job){
-        .run = job_run, .done = job_done, .ctx = j, .n_entries = j->n, .n_bytes = j->data.len};
+        .run = job_run, .done = done, .ctx = ctx, .n_entries = j->n, .n_bytes = j->data.len};
     int rc = committer_submit(j->node->c, &j->job);
     if (rc)
         die("committer_submit", rc);
+}
+
+static void job_submit(struct entries_job *j)
+{
+    job_submit_as(j, job_done, j);
 }
 
 static void job_wait(struct entries_job *j)
@@ -319,8 +428,30 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void run_proposers(struct node *nd, uint32_t n, double seconds, size_t key_bytes,
-                          const uint8_t *value, size_t value_bytes)
+/* Latencies of every put of a phase, in ns. */
+struct lats {
+    uint64_t *ns; /* owned */
+    size_t n, cap;
+};
+
+static void lats_add(struct lats *l, uint64_t ns)
+{
+    if (mem_grow(&l->ns, &l->cap, l->n, sizeof(*l->ns), 4096, SIZE_MAX / 8))
+        die("alloc", ASPEN_E_NOMEM);
+    l->ns[l->n++] = ns;
+}
+
+static void sleep_seconds(double seconds)
+{
+    struct timespec nap = {.tv_sec = (time_t)seconds,
+                           .tv_nsec = (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    while (nanosleep(&nap, &nap) != 0 && errno == EINTR)
+        ;
+}
+
+/* The thread model: n proposer threads, each with one put in flight, woken one by one. */
+static void proposers_threads(struct node *nd, uint32_t n, double seconds, size_t key_bytes,
+                              const uint8_t *value, size_t value_bytes, struct lats *out)
 {
     struct proposer *ps = mem_calloc(n, sizeof(*ps));
     if (!ps)
@@ -340,44 +471,148 @@ static void run_proposers(struct node *nd, uint32_t n, double seconds, size_t ke
         if (rc)
             die("pthread_create", -rc);
     }
+    pthread_barrier_wait(&start);
+    sleep_seconds(seconds);
+    atomic_store(&stop, true);
+    for (uint32_t i = 0; i < n; i++) {
+        pthread_join(ps[i].thread, NULL);
+        for (uint64_t k = 0; k < ps[i].puts; k++)
+            lats_add(out, ps[i].lat_ns[k]);
+        mem_free(ps[i].lat_ns);
+    }
+    pthread_barrier_destroy(&start);
+    mem_free(ps);
+}
+
+/* The event-loop model, which is how aspen-node proposes: one thread keeps n puts in
+ * flight (n clients with one request each). Finished batches come back to it in one
+ * hand-over; it records their latencies and proposes the freed slots' next puts as one
+ * job, as the node's loop turns a step's new entries into one storage write. Put k goes
+ * to insertion point k mod n (the thread model's key ranges). */
+struct loop_job {
+    struct entries_job j;
+    uint64_t t0;
+    struct loop_job *next_free;
+};
+
+struct loop {
+    struct node *nd;
+    struct lats *lats;
+    struct loop_job *free;
+    uint32_t n, outstanding, freed;
+    uint64_t seq, base; /* base: where this phase's per-slot counters start */
+    bool sequential; /* every put appends after the last: one insertion point */
+    size_t key_bytes, value_bytes;
+    const uint8_t *value;
+};
+
+static void loop_job_done(void *ctx, int rc)
+{
+    struct loop_job *lj = ctx; /* called on the loop thread (committer_complete) */
+    if (rc)
+        die("write job", rc);
+    struct loop *l = (struct loop *)lj->j.node->loop_ctx;
+    uint64_t now = wall_ns();
+    for (uint32_t i = 0; i < lj->j.n; i++)
+        lats_add(l->lats, now - lj->t0);
+    l->outstanding -= lj->j.n;
+    l->freed += lj->j.n;
+    lj->next_free = l->free;
+    l->free = lj;
+}
+
+static void loop_propose(struct loop *l, uint32_t k)
+{
+    struct loop_job *lj = l->free;
+    if (lj) {
+        l->free = lj->next_free;
+    } else {
+        lj = mem_calloc(1, sizeof(*lj));
+        if (!lj)
+            die("alloc", ASPEN_E_NOMEM);
+        job_init(&lj->j, l->nd, l->n);
+    }
+    lj->t0 = wall_ns();
+    job_clear(&lj->j);
+    uint8_t key[MAX_KEY_BYTES];
+    for (uint32_t i = 0; i < k; i++, l->seq++) {
+        uint64_t kn = l->sequential ? l->seq
+                                    : (l->seq % l->n) * 1000000000u + l->base + l->seq / l->n;
+        make_key(l->sequential ? 'q' : 'p', kn, l->key_bytes, key);
+        job_add_put(&lj->j, key, l->key_bytes, l->value, l->value_bytes);
+    }
+    job_submit_as(&lj->j, loop_job_done, lj); /* lj starts with its entries_job */
+    l->outstanding += k;
+}
+
+static void proposers_loop(struct node *nd, uint32_t n, bool sequential, double seconds,
+                           size_t key_bytes, const uint8_t *value, size_t value_bytes,
+                           struct lats *out)
+{
+    /* Every phase inserts new keys: its counters start past the previous phase's. */
+    static uint64_t seq_next, base_next;
+    struct loop l = {.nd = nd,
+                     .sequential = sequential,
+                     .seq = sequential ? seq_next : 0,
+                     .base = base_next,
+                     .lats = out,
+                     .n = n,
+                     .key_bytes = key_bytes,
+                     .value = value,
+                     .value_bytes = value_bytes};
+    struct completer *cp = completer_new(&nd->times);
+    struct completer *saved = atomic_exchange(&nd->completer, cp);
+    nd->loop_ctx = &l;
+    uint64_t end = wall_ns() + (uint64_t)(seconds * 1e9);
+    loop_propose(&l, n);
+    while (l.outstanding > 0) {
+        struct store_job *b = completer_take(cp);
+        l.freed = 0;
+        complete_timed(&nd->times, b, 1);
+        if (wall_ns() < end && l.freed)
+            loop_propose(&l, l.freed);
+    }
+    if (sequential)
+        seq_next = l.seq;
+    else
+        base_next += l.seq / n + 1;
+    nd->loop_ctx = NULL;
+    atomic_store(&nd->completer, saved);
+    completer_free(cp);
+    while (l.free) {
+        struct loop_job *lj = l.free;
+        l.free = lj->next_free;
+        job_release(&lj->j);
+        mem_free(lj);
+    }
+}
+
+static void run_proposers(struct node *nd, uint32_t n, bool loop_model, bool sequential,
+                          double seconds,
+                          size_t key_bytes, const uint8_t *value, size_t value_bytes)
+{
     struct committer_stats c0, c1;
     committer_stats(nd->c, &c0);
     uint64_t b0 = atomic_load(&nd->times.batches), r0 = atomic_load(&nd->times.run_ns),
-             m0 = atomic_load(&nd->times.commit_ns), w0 = atomic_load(&nd->times.wake_ns);
+             m0 = atomic_load(&nd->times.commit_ns), w0 = atomic_load(&nd->times.wake_ns),
+             k0 = atomic_load(&nd->times.woken_batches);
     uint64_t io0 = proc_write_bytes();
-    pthread_barrier_wait(&start);
     uint64_t t0 = wall_ns();
-    struct timespec nap = {.tv_sec = (time_t)seconds,
-                           .tv_nsec = (long)((seconds - (double)(time_t)seconds) * 1e9)};
-    while (nanosleep(&nap, &nap) != 0 && errno == EINTR)
-        ;
-    atomic_store(&stop, true);
-    for (uint32_t i = 0; i < n; i++)
-        pthread_join(ps[i].thread, NULL);
+    struct lats l = {0};
+    if (loop_model)
+        proposers_loop(nd, n, sequential, seconds, key_bytes, value, value_bytes, &l);
+    else
+        proposers_threads(nd, n, seconds, key_bytes, value, value_bytes, &l);
     double wall = seconds_since(t0);
     uint64_t io = proc_write_bytes() - io0;
     committer_stats(nd->c, &c1);
-    pthread_barrier_destroy(&start);
-
-    uint64_t total = 0;
-    for (uint32_t i = 0; i < n; i++)
-        total += ps[i].puts;
-    uint64_t *lat = mem_alloc((total ? total : 1) * sizeof(*lat));
-    if (!lat)
-        die("alloc", ASPEN_E_NOMEM);
-    size_t at = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        if (ps[i].puts)
-            memcpy(lat + at, ps[i].lat_ns, ps[i].puts * sizeof(*lat));
-        at += ps[i].puts;
-        mem_free(ps[i].lat_ns);
-    }
+    uint64_t total = l.n, *lat = l.ns;
     qsort(lat, total, sizeof(*lat), cmp_u64);
-    uint64_t batches = c1.batches - c0.batches, jobs = c1.jobs - c0.jobs;
+    uint64_t batches = c1.batches - c0.batches;
     printf("puts_per_s proposers=%u value=%.0f\n", n, (double)total / wall);
     printf("syncs_per_s proposers=%u value=%.0f\n", n, (double)batches / wall);
     printf("batch_mean_puts proposers=%u value=%.1f\n", n,
-           batches ? (double)jobs / (double)batches : 0.0);
+           batches ? (double)total / (double)batches : 0.0);
     printf("put_p50_us proposers=%u value=%.1f\n", n, total ? (double)lat[total / 2] / 1e3 : 0.0);
     printf("put_p99_us proposers=%u value=%.1f\n", n,
            total ? (double)lat[(total * 99) / 100] / 1e3 : 0.0);
@@ -387,16 +622,19 @@ static void run_proposers(struct node *nd, uint32_t n, double seconds, size_t ke
                (double)(atomic_load(&nd->times.run_ns) - r0) / nb / 1e3);
         printf("batch_commit_us proposers=%u value=%.1f\n", n,
                (double)(atomic_load(&nd->times.commit_ns) - m0) / nb / 1e3);
-        printf("batch_wake_us proposers=%u value=%.1f\n", n,
-               (double)(atomic_load(&nd->times.wake_ns) - w0) / nb / 1e3);
     }
+    double nk = (double)(atomic_load(&nd->times.woken_batches) - k0);
+    if (nk > 0)
+        printf("batch_wake_us proposers=%u completions=%s value=%.1f\n", n,
+               nd->completer ? "thread" : "storage",
+               (double)(atomic_load(&nd->times.wake_ns) - w0) / nk / 1e3);
     printf("disk_write_bytes_per_put proposers=%u value=%.0f\n", n,
            total ? (double)io / (double)total : 0.0);
-    printf("# proposers=%u: %" PRIu64 " puts in %.2f s, %" PRIu64 " batches, largest %" PRIu64 "\n",
-           n, total, wall, batches, c1.max_batch_jobs);
+    printf("# proposers=%u (%s model): %" PRIu64 " puts in %.2f s, %" PRIu64
+           " batches, largest %" PRIu64 " jobs\n",
+           n, loop_model ? "loop" : "thread", total, wall, batches, c1.max_batch_jobs);
     fflush(stdout);
     mem_free(lat);
-    mem_free(ps);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -504,58 +742,109 @@ static void point_reads(struct store *st, uint64_t keys, uint64_t reads, uint32_
     fflush(stdout);
 }
 
-/* Scans the loaded keys ['k', 'l') in pages of `page`. bounded: each page's range_end is
- * the key `page` places further (known here because the keys are dense) — a diagnostic
- * that leaves out what an open-ended page costs beyond its own keys (etcd's count). */
-static void range_scan(struct store *st, uint64_t keys, uint32_t page, size_t key_bytes,
-                       bool bounded)
+/* The floor under a point read, as a diagnostic: one LMDB lookup per read, nothing else.
+ * table KV_INDEX: a seek to IK(key) on one cursor (the first of a point read's two
+ * lookups); KV_REV: a get of a random loaded key's revision record (the second). */
+static void lookup_floor(struct store *st, uint64_t keys, uint64_t reads, size_t key_bytes,
+                         enum store_table tb)
+{
+    struct rng r;
+    rng_seed(&r, 5);
+    struct store_txn *t;
+    int rc = store_begin(st, false, &t);
+    int64_t cur = 0, compacted;
+    if (rc || (rc = kv_revisions(t, &cur, &compacted)))
+        die("begin read", rc);
+    struct store_cursor *c;
+    if ((rc = store_cursor_open(t, tb, &c)))
+        die("cursor", rc);
+    uint8_t key[MAX_KEY_BYTES], ik[KV_IK_MAX], rk[KV_REV_KEY_LEN];
+    uint64_t t0 = wall_ns();
+    for (uint64_t i = 0; i < reads; i++) {
+        uint64_t k = rng_below(&r, keys);
+        struct slice fk, fv;
+        if (tb == STORE_T_KV_INDEX) {
+            make_key('k', k, key_bytes, key);
+            size_t n = kv_ik_encode(slice_make(key, key_bytes), ik);
+            rc = store_seek(c, slice_make(ik, n), &fk, &fv);
+        } else {
+            kv_rev_key(cur - (int64_t)k, 0, rk);
+            rc = store_get(t, tb, slice_make(rk, sizeof(rk)), &fv);
+        }
+        if (rc)
+            die("lookup", rc);
+    }
+    double wall = seconds_since(t0);
+    store_cursor_close(c);
+    store_abort(t);
+    printf("lookup_floor_per_s table=%s value=%.0f\n", store_table_name(tb), (double)reads / wall);
+    fflush(stdout);
+}
+
+/* Pages through the loaded keys. api "range": etcd's Range with a limit, the next page
+ * starting at last key ++ "\0" (what etcd clients do); each page also counts the rest of
+ * the range (etcd's count), so paging is O(n^2 / page) as it is in etcd. api "scankeys":
+ * Aspen's ScanKeys (kv_scan) with continuation tokens, which stops at the limit. */
+static void range_scan(struct store *st, uint64_t keys, uint32_t page, bool scankeys)
 {
     struct arena a;
     arena_init(&a, 1024 * 1024, 1u << 30);
-    uint8_t start[MAX_KEY_BYTES + 1], end[MAX_KEY_BYTES];
-    size_t start_len = 1;
+    uint8_t start[MAX_KEY_BYTES + 1];
+    uint8_t token[256];
+    size_t start_len = 1, token_len = 0;
     start[0] = 'k';
-    uint64_t seen = 0, pages = 0, next = 0;
+    uint64_t seen = 0, pages = 0;
     uint64_t t0 = wall_ns();
-    for (;;) {
+    for (bool more = true; more; pages++) {
         struct store_txn *t;
         int rc = store_begin(st, false, &t);
         if (rc)
             die("begin read", rc);
-        struct kv_range_req req = {
-            .key = slice_make(start, start_len), .range_end = slice_make("l", 1), .limit = page};
-        if (bounded) {
-            make_key('k', next + page, key_bytes, end);
-            req.range_end = slice_make(end, key_bytes);
+        struct kv_kv *kvs;
+        size_t n;
+        if (scankeys) {
+            struct kv_scan_result res;
+            rc = kv_scan(t, slice_make("k", 1), page, slice_make(token, token_len), false, &a,
+                         &res);
+            if (rc)
+                die("kv_scan", rc);
+            kvs = res.kvs;
+            n = res.n_kvs;
+            more = res.next_token.len > 0;
+            if (res.next_token.len > sizeof(token))
+                die("scan token too long", ASPEN_E_TOO_LARGE);
+            memcpy(token, res.next_token.ptr, res.next_token.len);
+            token_len = res.next_token.len;
+        } else {
+            struct kv_range_req req = {.key = slice_make(start, start_len),
+                                       .range_end = slice_make("l", 1),
+                                       .limit = page};
+            struct kv_range_result res;
+            int64_t hdr;
+            if ((rc = kv_range(t, &req, &a, &res, &hdr)) != 0)
+                die("kv_range", rc);
+            kvs = res.kvs;
+            n = res.n_kvs;
+            more = res.more;
         }
-        struct kv_range_result res;
-        int64_t hdr;
-        if ((rc = kv_range(t, &req, &a, &res, &hdr)) != 0)
-            die("kv_range", rc);
-        seen += res.n_kvs;
-        pages++;
-        next += res.n_kvs;
-        /* The next page starts just after the last key: key ++ "\0". */
-        if (res.n_kvs) {
-            struct slice last = res.kvs[res.n_kvs - 1].key;
+        seen += n;
+        /* The next etcd page starts just after the last key: key ++ "\0". */
+        if (n) {
+            struct slice last = kvs[n - 1].key;
             memcpy(start, last.ptr, last.len);
             start[last.len] = 0;
             start_len = last.len + 1;
         }
-        bool more = res.more || (bounded && res.n_kvs == page);
         store_abort(t);
         arena_reset(&a);
-        if (!more)
-            break;
     }
     double wall = seconds_since(t0);
     arena_release(&a);
     if (seen != keys)
         die("scan saw a different number of keys", ASPEN_E_CORRUPT);
-    printf("%s page=%u value=%.0f\n", bounded ? "scan_keys_per_s_bounded_pages" : "scan_keys_per_s",
-           page, (double)seen / wall);
-    printf("# scan%s: %" PRIu64 " keys in %" PRIu64 " pages, %.3f s\n",
-           bounded ? " (bounded pages)" : "", seen, pages, wall);
+    const char *api = scankeys ? "scankeys" : "range";
+    printf("scan_keys_per_s api=%s page=%u value=%.0f\n", api, page, (double)seen / wall);
+    printf("# scan (%s): %" PRIu64 " keys in %" PRIu64 " pages, %.3f s\n", api, seen, pages, wall);
     fflush(stdout);
 }
 
@@ -583,7 +872,8 @@ static void usage(const char *argv0)
     fprintf(stderr,
             "usage: %s [--dir PARENT] [--keep] [--seconds S] [--proposers 1,16,256]\n"
             "          [--keys N] [--key-bytes B] [--value-bytes B] [--load-batch N]\n"
-            "          [--reads N] [--page N]\n",
+            "          [--reads N] [--page N] [--completions thread|storage]\n"
+            "          [--model loop|thread|both] [--key-order spread|sequential]\n",
             argv0);
     exit(2);
 }
@@ -607,6 +897,9 @@ int main(int argc, char **argv)
     uint32_t levels[MAX_PROPOSER_LEVELS] = {1, 16, 256}, n_levels = 3;
     uint64_t keys = 1000000, reads = 1000000;
     uint32_t key_bytes = 16, value_bytes = 100, load_batch = 4096, page = 10000;
+    bool completions_on_thread = true;
+    unsigned models = 1; /* bit 0: loop model, bit 1: thread model */
+    bool sequential = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -633,6 +926,20 @@ int main(int argc, char **argv)
             load_batch = (uint32_t)strtoul(v, NULL, 10);
         else if (!strcmp(a, "--page"))
             page = (uint32_t)strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--key-order") && !strcmp(v, "spread"))
+            sequential = false;
+        else if (!strcmp(a, "--key-order") && !strcmp(v, "sequential"))
+            sequential = true;
+        else if (!strcmp(a, "--model") && !strcmp(v, "loop"))
+            models = 1;
+        else if (!strcmp(a, "--model") && !strcmp(v, "thread"))
+            models = 2;
+        else if (!strcmp(a, "--model") && !strcmp(v, "both"))
+            models = 3;
+        else if (!strcmp(a, "--completions") && !strcmp(v, "thread"))
+            completions_on_thread = true;
+        else if (!strcmp(a, "--completions") && !strcmp(v, "storage"))
+            completions_on_thread = false;
         else if (!strcmp(a, "--proposers")) {
             n_levels = 0;
             for (const char *p = v; *p && n_levels < MAX_PROPOSER_LEVELS;) {
@@ -650,7 +957,7 @@ int main(int argc, char **argv)
     uint32_t digits = 1;
     for (uint64_t x = max_n; x >= 10; x /= 10)
         digits++;
-    bool ok = seconds > 0 && seconds <= 3600 && keys > 0 && reads > 0 && page > 0 &&
+    bool ok = seconds > 0 && seconds <= 3600 && keys > 0 && reads > 0 && page > 0 && page <= ASPEN_SCAN_MAX_LIMIT &&
               key_bytes - 1 >= digits && key_bytes <= MAX_KEY_BYTES &&
               value_bytes <= ASPEN_MAX_VALUE_BYTES && load_batch > 0 &&
               load_batch <= ASPEN_STORAGE_MAX_BATCH_ENTRIES && n_levels > 0;
@@ -681,7 +988,10 @@ int main(int argc, char **argv)
     if ((rc = store_begin(nd.st, true, &t)) != 0 || (rc = kv_init(t)) != 0 ||
         (rc = store_commit(t, true)) != 0)
         die("kv_init", rc);
-    if ((rc = committer_start(&nd.c, nd.st)) != 0)
+    if (completions_on_thread)
+        nd.completer = completer_start(&nd.times);
+    struct committer_options copt = {.deliver = deliver, .deliver_ctx = &nd};
+    if ((rc = committer_start(&nd.c, nd.st, &copt)) != 0)
         die("committer_start", rc);
     uint8_t *value = mem_alloc(value_bytes ? value_bytes : 1);
     if (!value)
@@ -690,7 +1000,10 @@ int main(int argc, char **argv)
         value[i] = (uint8_t)('a' + i % 26);
 
     for (uint32_t i = 0; i < n_levels; i++)
-        run_proposers(&nd, levels[i], seconds, key_bytes, value, value_bytes);
+        for (int m = 0; m < 2; m++)
+            if (models & (1 << m))
+                run_proposers(&nd, levels[i], m == 0, sequential, seconds, key_bytes, value,
+                              value_bytes);
     file_stats(&nd, "puts");
 
     load_keys(&nd, keys, load_batch, key_bytes, value, value_bytes);
@@ -704,10 +1017,13 @@ int main(int argc, char **argv)
 
     point_reads(nd.st, keys, reads, 1, key_bytes, value_bytes);
     point_reads(nd.st, keys, reads, READS_PER_TXN, key_bytes, value_bytes);
-    range_scan(nd.st, keys, page, key_bytes, false);
-    range_scan(nd.st, keys, page, key_bytes, true);
+    lookup_floor(nd.st, keys, reads, key_bytes, STORE_T_KV_INDEX);
+    lookup_floor(nd.st, keys, reads, key_bytes, STORE_T_KV_REV);
+    range_scan(nd.st, keys, page, false);
+    range_scan(nd.st, keys, page, true);
 
     committer_stop(nd.c);
+    completer_stop(nd.completer);
     store_close(nd.st);
     arena_release(&nd.arena);
     mem_free(value);

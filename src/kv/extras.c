@@ -296,8 +296,12 @@ int kv_scan(struct store_txn *t, struct slice prefix, int64_t limit, struct slic
         }
     }
 
-    struct kv_range_req q = {
-        .key = start, .range_end = end, .limit = limit, .revision = rev, .keys_only = keys_only};
+    struct kv_range_req q = {.key = start,
+                             .range_end = end,
+                             .limit = limit,
+                             .revision = rev,
+                             .keys_only = keys_only,
+                             .skip_count = true};
     struct kv_range_result r;
     if ((rc = kv_range(t, &q, a, &r, NULL)))
         return rc;

@@ -57,7 +57,8 @@ int kv_read_point(struct store_txn *t, struct slice key, int64_t rev, bool need_
  * gathered and ordered by full key (layout.h). */
 struct kv_scanner {
     struct store_txn *t;
-    struct store_cursor *c; /* owned */
+    struct store_cursor *c;     /* owned */
+    struct store_cursor *c_rev; /* owned, opened on first use: revision records */
     int64_t rev;
     struct slice begin; /* borrowed */
     struct slice end;   /* borrowed */

@@ -64,6 +64,12 @@ struct kv_range_req {
     int64_t max_mod_revision;
     int64_t min_create_revision;
     int64_t max_create_revision;
+    /* Not in etcd's request: stop at limit + 1 keys instead of counting the whole range
+     * (count is then the keys looked at, not the total). For ScanKeys and other pagers,
+     * which need only `more`: etcd's count makes every page walk to the end of the
+     * range, so paging through n keys costs O(n^2 / limit). Ignored without a limit or
+     * when sorting or filtering (those must see every key anyway). */
+    bool skip_count;
 };
 
 struct kv_put_req {

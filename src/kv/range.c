@@ -161,6 +161,8 @@ int kv_range_at(struct store_txn *t, const struct kv_range_req *req, int64_t rev
         if ((rc = mem_grow(&cand, &cap, n, sizeof(*cand), 16, SIZE_MAX / sizeof(*cand))))
             goto out;
         cand[n++] = kv;
+        if (req->skip_count && !fetch_all && req->limit > 0 && n > (uint64_t)req->limit)
+            break; /* limit + 1 keys say `more`; the rest of the range is not counted */
     }
     if (order != KV_SORT_NONE && n > 1) {
         sort_target = req->sort_target;

@@ -41,15 +41,44 @@ static int found_fill(struct kv_found *f, struct slice ik, int64_t main_rev, str
     return kv_index_val_parse(v, &f->sub, &f->tombstone);
 }
 
-static int found_load(struct store_txn *t, struct kv_found *f)
+/* The scanner's revision lookup: through one cursor kept for the whole scan, because
+ * LMDB searches only the cursor's current leaf when the key falls inside it, and a
+ * range's keys often have neighbouring revisions (written together, or loaded in key
+ * order); a fresh store_get descends from the root every time. */
+static int scan_rev_get(struct kv_scanner *s, int64_t main_rev, uint32_t sub, struct kv_rec *rec)
 {
-    int rc = kv_rev_get(t, f->mod_rev, f->sub, &f->rec);
+    int rc;
+    if (!s->c_rev && (rc = store_cursor_open(s->t, STORE_T_KV_REV, &s->c_rev)))
+        return rc;
+    uint8_t want[KV_REV_KEY_LEN];
+    kv_rev_key(main_rev, sub, want);
+    struct slice k, v;
+    rc = store_seek(s->c_rev, slice_make(want, sizeof(want)), &k, &v);
+    if (rc == ASPEN_E_NOT_FOUND || (rc == 0 && !slice_eq(k, slice_make(want, sizeof(want)))))
+        return ASPEN_E_CORRUPT; /* the index names a revision record that is not there */
+    if (rc)
+        return rc;
+    return kv_rec_decode(v, rec);
+}
+
+static int found_check(struct kv_found *f, int rc)
+{
     if (rc)
         return rc;
     if (f->rec.tombstone != f->tombstone)
         return ASPEN_E_CORRUPT;
     f->has_rec = true;
     return 0;
+}
+
+static int found_load(struct store_txn *t, struct kv_found *f)
+{
+    return found_check(f, kv_rev_get(t, f->mod_rev, f->sub, &f->rec));
+}
+
+static int scan_load(struct kv_scanner *s, struct kv_found *f)
+{
+    return found_check(f, scan_rev_get(s, f->mod_rev, f->sub, &f->rec));
 }
 
 int kv_read_point(struct store_txn *t, struct slice key, int64_t rev, bool need_rec,
@@ -139,6 +168,8 @@ void kv_scan_close(struct kv_scanner *s)
 {
     store_cursor_close(s->c);
     s->c = NULL;
+    store_cursor_close(s->c_rev);
+    s->c_rev = NULL;
     mem_free(s->grp);
     s->grp = NULL;
 }
@@ -230,7 +261,7 @@ static int scan_group(struct kv_scanner *s, struct slice group)
             return rc;
         if (!found || f.tombstone)
             continue;
-        if ((rc = found_load(s->t, &f)))
+        if ((rc = scan_load(s, &f)))
             return rc;
         f.key = f.rec.key;
         if (!kv_in_range(f.key, s->begin, s->end))
@@ -288,7 +319,7 @@ int kv_scan_next(struct kv_scanner *s, struct kv_found *f)
         f->key = slice_make(s->keybuf, klen);
         if (slice_cmp(f->key, s->begin) < 0)
             continue; /* cannot happen (see kv_scan_open), but costs one compare */
-        if (s->need_rec && (rc = found_load(s->t, f)))
+        if (s->need_rec && (rc = scan_load(s, f)))
             return rc;
         return 0;
     }

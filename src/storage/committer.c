@@ -19,6 +19,7 @@
 
 struct committer {
     struct store *s; /* borrowed */
+    struct committer_options opt;
     pthread_t thread;
 
     pthread_mutex_t mu;     /* guards everything below */
@@ -93,11 +94,21 @@ static void run_batch(struct committer *c, struct store_job *batch, uint64_t n_j
     c->stats.failed_batches += rc != 0;
     pthread_mutex_unlock(&c->mu);
 
+    for (struct store_job *j = batch; j; j = j->next)
+        j->rc = rc;
+    if (c->opt.deliver)
+        c->opt.deliver(c->opt.deliver_ctx, batch);
+    else
+        committer_complete(batch);
+}
+
+void committer_complete(struct store_job *batch)
+{
     /* done() may free its job: read next first. */
     for (struct store_job *j = batch, *next; j; j = next) {
         next = j->next;
         j->next = NULL;
-        j->done(j->ctx, rc);
+        j->done(j->ctx, j->rc);
     }
 }
 
@@ -120,12 +131,14 @@ static void *committer_main(void *arg)
     return NULL;
 }
 
-int committer_start(struct committer **out, struct store *s)
+int committer_start(struct committer **out, struct store *s, const struct committer_options *opt)
 {
     struct committer *c = mem_calloc(1, sizeof(*c));
     if (!c)
         return ASPEN_E_NOMEM;
     c->s = s;
+    if (opt)
+        c->opt = *opt;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     int rc = pthread_create(&c->thread, NULL, committer_main, c);

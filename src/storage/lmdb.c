@@ -61,6 +61,10 @@ struct lmdb_txn {
      * transaction broken (later calls return MDB_BAD_TXN, which would read as damage):
      * we remember the first failure and report it again until the caller aborts. */
     int failed_rc;
+    /* One closed cursor per table, kept for the next store_cursor_open of this
+     * transaction: a point read opens a cursor each time, and mdb_cursor_open plus our
+     * wrapper cost two allocations. Owned; closed when the transaction ends. */
+    struct lmdb_cursor *spare[STORE_N_TABLES];
 };
 
 struct lmdb_cursor {
@@ -69,6 +73,19 @@ struct lmdb_cursor {
     MDB_cursor *cur;               /* owned */
     enum store_table tb;
 };
+
+/* Closes the spare cursors (before the LMDB transaction ends: a read-only transaction's
+ * cursors must be closed explicitly, and a write transaction's may be). */
+static void spares_close(struct lmdb_txn *t)
+{
+    for (int i = 0; i < STORE_N_TABLES; i++) {
+        if (t->spare[i]) {
+            mdb_cursor_close(t->spare[i]->cur);
+            mem_free(t->spare[i]);
+            t->spare[i] = NULL;
+        }
+    }
+}
 
 static const struct store_vtable lmdb_vtable;
 
@@ -228,6 +245,7 @@ static int lmdb_begin(struct store *base, bool write, struct store_txn **out)
 static void lmdb_abort(struct store_txn *tx)
 {
     struct lmdb_txn *t = (struct lmdb_txn *)tx;
+    spares_close(t);
     mdb_txn_abort(t->txn);
     txn_end(t);
 }
@@ -256,6 +274,7 @@ static int lmdb_commit(struct store_txn *tx, bool sync)
     /* LMDB always syncs a write commit: skipping it (MDB_NOSYNC) risks corrupting the
      * file on power loss, not only losing the last transactions. */
     (void)sync;
+    spares_close(t);
     if (!t->is_write) {
         mdb_txn_abort(t->txn);
         txn_end(t);
@@ -374,7 +393,13 @@ static int lmdb_cursor_open(struct store_txn *tx, enum store_table tb, struct st
         return ASPEN_E_INVALID;
     if (t->failed_rc)
         return t->failed_rc;
-    struct lmdb_cursor *c = mem_calloc(1, sizeof(*c));
+    struct lmdb_cursor *c = t->spare[tb];
+    if (c) {
+        t->spare[tb] = NULL;
+        *out = (struct store_cursor *)c;
+        return 0;
+    }
+    c = mem_calloc(1, sizeof(*c));
     if (!c)
         return ASPEN_E_NOMEM;
     c->head.vt = &lmdb_vtable;
@@ -392,6 +417,10 @@ static int lmdb_cursor_open(struct store_txn *tx, enum store_table tb, struct st
 static void lmdb_cursor_close(struct store_cursor *cc)
 {
     struct lmdb_cursor *c = (struct lmdb_cursor *)cc;
+    if (!c->t->spare[c->tb]) {
+        c->t->spare[c->tb] = c;
+        return;
+    }
     mdb_cursor_close(c->cur);
     mem_free(c);
 }

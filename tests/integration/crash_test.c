@@ -239,7 +239,7 @@ static void writer_main(const char *dir, int ack_fd, uint64_t seed)
         die("recover commit", rc);
     w.next_index = last + 1;
     pthread_mutex_init(&w.mu, NULL);
-    if ((rc = committer_start(&w.c, w.st)) != 0)
+    if ((rc = committer_start(&w.c, w.st, NULL)) != 0)
         die("committer", rc);
     pthread_t th[CRASH_PRODUCERS];
     struct producer p[CRASH_PRODUCERS];

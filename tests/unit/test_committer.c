@@ -187,7 +187,7 @@ static void test_concurrent_submitters(void)
     struct tmpstore ts;
     CHECK_OK(tmp_open(&ts, NULL));
     struct committer *c = NULL;
-    int rc = committer_start(&c, ts.s);
+    int rc = committer_start(&c, ts.s, NULL);
     struct wjob *jobs = mem_calloc(N_THREADS * PER_THREAD, sizeof(*jobs));
     struct submitter sb[N_THREADS];
     pthread_t th[N_THREADS];
@@ -246,7 +246,7 @@ static void test_batches_group(void)
     struct tmpstore ts;
     CHECK_OK(tmp_open(&ts, NULL));
     struct committer *c;
-    CHECK_OK(committer_start(&c, ts.s));
+    CHECK_OK(committer_start(&c, ts.s, NULL));
     struct gate g;
     gate_init(&g);
     static struct wjob w[100];
@@ -276,7 +276,7 @@ static void test_batch_stats_and_failure(void)
     struct tmpstore ts;
     CHECK_OK(tmp_open(&ts, NULL));
     struct committer *c;
-    CHECK_OK(committer_start(&c, ts.s));
+    CHECK_OK(committer_start(&c, ts.s, NULL));
     struct gate g;
     gate_init(&g);
     static struct wjob w[4];
@@ -335,7 +335,7 @@ static void test_full_retry(void)
     struct store_lmdb_options o = {.map_initial_bytes = 1u << 20, .map_max_bytes = 8u << 20};
     CHECK_OK(tmp_open(&ts, &o));
     struct committer *c;
-    CHECK_OK(committer_start(&c, ts.s));
+    CHECK_OK(committer_start(&c, ts.s, NULL));
     struct gate g;
     gate_init(&g);
     static struct wjob w[5];
@@ -362,11 +362,91 @@ static void test_full_retry(void)
     CHECK(ls.map_grows >= 1);
 }
 
+/* A deliver hook that parks finished batches; the test completes them itself. */
+struct parked {
+    pthread_mutex_t mu;
+    struct store_job *head, **tail;
+    int deliveries;
+};
+
+static void park(void *ctx, struct store_job *batch)
+{
+    struct parked *p = ctx;
+    pthread_mutex_lock(&p->mu);
+    *p->tail = batch;
+    while (batch->next)
+        batch = batch->next;
+    p->tail = &batch->next;
+    p->deliveries++;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* With a deliver hook the committer calls no done(): each batch arrives once, in order,
+ * with its rc set, and committer_complete runs every done() exactly once. */
+static void test_deliver_hook(void)
+{
+    struct tmpstore ts;
+    CHECK_OK(tmp_open(&ts, NULL));
+    struct parked p = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    p.tail = &p.head;
+    struct committer_options o = {.deliver = park, .deliver_ctx = &p};
+    struct committer *c;
+    CHECK_OK(committer_start(&c, ts.s, &o));
+    struct gate g;
+    gate_init(&g);
+    static struct wjob w[10];
+    /* Batch 1: the gate. Batch 2: w0..w4, of which w2 fails. Batch 3: w5..w9. */
+    int rc = gate_close(c, &g);
+    for (uint32_t i = 0; i < 5 && !rc; i++) {
+        wjob_init(&w[i], 0, i, 10);
+        w[i].should_fail = i == 2;
+        rc = committer_submit(c, &w[i].job);
+    }
+    gate_open(&g);
+    for (int spins = 0; !rc && spins < 5000; spins++) {
+        pthread_mutex_lock(&p.mu);
+        int d = p.deliveries;
+        pthread_mutex_unlock(&p.mu);
+        if (d == 2)
+            break;
+        usleep(1000);
+    }
+    for (uint32_t i = 5; i < 10 && !rc; i++) {
+        wjob_init(&w[i], 0, i, 10);
+        rc = committer_submit(c, &w[i].job);
+    }
+    committer_stop(c); /* returns once every batch has been delivered */
+    int not_yet_done = 0;
+    for (int i = 0; i < 10; i++)
+        not_yet_done += atomic_load(&w[i].done_calls) == 0;
+    int deliveries = p.deliveries;
+    int order_errors = p.head != &g.job;
+    struct store_job *j = p.head ? p.head->next : NULL;
+    for (int i = 0; i < 10; i++, j = j ? j->next : NULL)
+        order_errors += j != &w[i].job;
+    committer_complete(p.head);
+    gate_release(&g);
+    tmp_close(&ts);
+    CHECK_OK(rc);
+    CHECK_EQ(not_yet_done, 10);
+    CHECK_EQ(order_errors, 0);
+    CHECK(deliveries >= 3 && deliveries <= 7); /* w5..w9 may split into several batches */
+    CHECK_EQ(atomic_load(&g.done_calls), 1);
+    for (int i = 0; i < 10; i++) {
+        CHECK_EQ(atomic_load(&w[i].done_calls), 1);
+        if (i < 5)
+            CHECK_ERR(w[i].rc, ASPEN_E_INVALID);
+        else
+            CHECK_OK(w[i].rc);
+    }
+}
+
 static const struct test_case tests[] = {
     TEST(test_concurrent_submitters),
     TEST(test_batches_group),
     TEST(test_batch_stats_and_failure),
     TEST(test_full_retry),
+    TEST(test_deliver_hook),
 };
 
 int main(int argc, char **argv)

@@ -158,6 +158,17 @@ static void test_scan_order(void)
         for (size_t i = 0; i < res.n_kvs; i++)
             CHECK(slice_eq(res.kvs[i].key, sorted[first + i]));
         CHECK_EQ(res.more, q.limit > 0 && want > (size_t)q.limit);
+        /* skip_count: the same page and `more`, but only limit + 1 keys counted. */
+        struct kv_range_result page = res;
+        q.skip_count = true;
+        CHECK_OK(kvt_range(&k, &q, &res, NULL));
+        q.skip_count = false;
+        CHECK_EQ(res.n_kvs, page.n_kvs);
+        for (size_t i = 0; i < res.n_kvs && i < page.n_kvs; i++)
+            CHECK(slice_eq(res.kvs[i].key, page.kvs[i].key));
+        CHECK_EQ(res.more, page.more);
+        size_t counted = q.limit > 0 && want > (size_t)q.limit ? (size_t)q.limit + 1 : want;
+        CHECK_EQ(res.count, counted);
     }
     kvt_close(&k);
 }

@@ -631,7 +631,7 @@ static void run_proposers(struct node *nd, uint32_t n, bool loop_model, bool seq
     printf("disk_write_bytes_per_put proposers=%u value=%.0f\n", n,
            total ? (double)io / (double)total : 0.0);
     printf("# proposers=%u (%s model): %" PRIu64 " puts in %.2f s, %" PRIu64
-           " batches, largest %" PRIu64 " jobs\n",
+           " batches, largest batch so far %" PRIu64 " jobs\n",
            n, loop_model ? "loop" : "thread", total, wall, batches, c1.max_batch_jobs);
     fflush(stdout);
     mem_free(lat);

@@ -45,7 +45,8 @@
     X(INTERNAL, "internal error")                                                                  \
     X(IO, "storage I/O error")                                                                     \
     X(LEASE_NOT_FOUND, "requested lease not found")                                                \
-    X(DUPLICATE_KEY, "duplicate key given in txn request")
+    X(DUPLICATE_KEY, "duplicate key given in txn request")                                         \
+    X(LIMIT, "a configured limit was reached")
 
 /* Position of each code in the table; values are derived from it below. */
 enum aspen_err_index {

@@ -80,8 +80,12 @@
  * must hold any request plus framing. */
 #define ASPEN_MAX_RPC_MESSAGE_BYTES (16 * ASPEN_MIB)
 
-/* Range responses are cut at this size (etcd's clients expect `more` for the rest). */
+/* Range responses are cut at this size (etcd's clients expect `more` for the rest).
+ * Each kv is counted as its key, its value and ASPEN_RANGE_KV_OVERHEAD_BYTES for the
+ * rest of its encoding (four varint revisions, lengths and tags: under 64 bytes), so the
+ * encoded response stays inside one RPC message. A single kv always fits. */
 #define ASPEN_MAX_RANGE_RESPONSE_BYTES (ASPEN_MAX_RPC_MESSAGE_BYTES - ASPEN_MIB)
+#define ASPEN_RANGE_KV_OVERHEAD_BYTES  64
 
 /* Concurrent HTTP/2 streams per client connection (original: 100 per connection). */
 #define ASPEN_MAX_STREAMS_PER_CONNECTION 100
@@ -393,6 +397,9 @@ _Static_assert(ASPEN_SCAN_DEFAULT_LIMIT <= ASPEN_SCAN_MAX_LIMIT, "default scan w
 _Static_assert(ASPEN_MAX_KEY_BYTES + ASPEN_MAX_VALUE_BYTES < ASPEN_MAX_REQUEST_BYTES,
                "a maximal put must fit in a request");
 _Static_assert(ASPEN_MAX_VALUE_BYTES >= ASPEN_MIB, "values of 1 MiB (the original's) must fit");
+_Static_assert(ASPEN_MAX_KEY_BYTES + ASPEN_MAX_VALUE_BYTES + ASPEN_RANGE_KV_OVERHEAD_BYTES <=
+                   ASPEN_MAX_RANGE_RESPONSE_BYTES,
+               "one kv always fits a range response");
 _Static_assert(ASPEN_MAX_REQUEST_BYTES <= ASPEN_MAX_RPC_MESSAGE_BYTES,
                "a request must fit in one gRPC message");
 _Static_assert(ASPEN_MAX_REQUEST_BYTES <= ASPEN_RAFT_MAX_BYTES_PER_MSG,

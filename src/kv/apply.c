@@ -18,7 +18,8 @@
 static bool is_refusal(int rc)
 {
     return rc == ASPEN_E_LEASE_NOT_FOUND || rc == ASPEN_E_NOT_FOUND || rc == ASPEN_E_COMPACTED ||
-           rc == ASPEN_E_FUTURE_REV || rc == ASPEN_E_EXISTS || rc == ASPEN_E_DUPLICATE_KEY;
+           rc == ASPEN_E_FUTURE_REV || rc == ASPEN_E_EXISTS || rc == ASPEN_E_DUPLICATE_KEY ||
+           rc == ASPEN_E_LIMIT;
 }
 
 static int dispatch(struct kv_ctx *ctx, const struct kv_cmd *cmd, struct kv_result *res)

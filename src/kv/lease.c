@@ -41,6 +41,11 @@ int kv_lease_grant_apply(struct kv_ctx *ctx, int64_t id, int64_t ttl_ms)
         return rc;
     if (exists)
         return ASPEN_E_EXISTS;
+    uint64_t n;
+    if ((rc = store_count(ctx->t, STORE_T_LEASE, &n)))
+        return rc;
+    if (n >= ASPEN_MAX_LEASES)
+        return ASPEN_E_LIMIT;
     uint8_t k[8], v[KV_LEASE_VAL_LEN];
     be64_store(k, (uint64_t)id);
     v[0] = KV_LEASE_FORMAT;

@@ -7,7 +7,8 @@
  * the limit; with sorting or a min/max filter every key is fetched, filtered, sorted and
  * then cut at the limit. A sort target other than KEY with order NONE sorts ASCEND.
  * count_only returns no kvs; keys_only drops values after sorting (so a VALUE sort still
- * works). Ties in a sort keep ascending key order (etcd's sort is unstable there; we pick
+ * works). A response is also cut, with `more`, at ASPEN_MAX_RANGE_RESPONSE_BYTES (etcd
+ * would fail the request as too large for its gRPC message instead). Ties in a sort keep ascending key order (etcd's sort is unstable there; we pick
  * the deterministic order).
  *
  * Candidates point into the store while they are collected and sorted; only the kvs
@@ -172,6 +173,18 @@ int kv_range_at(struct store_txn *t, const struct kv_range_req *req, int64_t rev
     if (req->limit > 0 && n > (uint64_t)req->limit) {
         n = (size_t)req->limit;
         out->more = true;
+    }
+    /* Cut at the response size limit; the first kv always goes (a key and a value fit). */
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t sz = cand[i].key.len + (req->keys_only ? 0 : cand[i].value.len) +
+                      ASPEN_RANGE_KV_OVERHEAD_BYTES;
+        if (i > 0 && bytes + sz > ASPEN_MAX_RANGE_RESPONSE_BYTES) {
+            n = i;
+            out->more = true;
+            break;
+        }
+        bytes += sz;
     }
     if (n) {
         out->kvs = arena_alloc(a, n * sizeof(*out->kvs), _Alignof(struct kv_kv));

@@ -742,7 +742,59 @@ static void test_random_model(void)
     kvt_close(&k);
 }
 
+/* Limits from the constants header: a range response is cut at
+ * ASPEN_MAX_RANGE_RESPONSE_BYTES with `more` (count stays the total), and a lease grant
+ * past ASPEN_MAX_LEASES is refused as a result, the entry still applied. */
+static void test_limits(void)
+{
+    struct kvt k;
+    CHECK_OK(kvt_open(&k));
+    size_t vlen = ASPEN_MAX_VALUE_BYTES;
+    uint8_t *big = mem_alloc(vlen);
+    CHECK(big != NULL);
+    if (!big)
+        return;
+    memset(big, 'v', vlen);
+    size_t per = 2 + vlen + ASPEN_RANGE_KV_OVERHEAD_BYTES;
+    size_t fit = ASPEN_MAX_RANGE_RESPONSE_BYTES / per, total = fit + 3;
+    for (size_t i = 0; i < total; i++) {
+        char key[3] = {'b', (char)('a' + i), 0};
+        CHECK_OK(kvt_put_bin(&k, slice_make(key, 2), slice_make(big, vlen)));
+    }
+    struct kv_range_req q = {.key = S("b"), .range_end = S("c")};
+    struct kv_range_result res;
+    CHECK_OK(kvt_range(&k, &q, &res, NULL));
+    CHECK_EQ(res.n_kvs, fit);
+    CHECK(res.more);
+    CHECK_EQ(res.count, total);
+    q.keys_only = true; /* without values everything fits */
+    CHECK_OK(kvt_range(&k, &q, &res, NULL));
+    CHECK_EQ(res.n_kvs, total);
+    CHECK(!res.more);
+    mem_free(big);
+    arena_reset(&k.a);
+
+    /* Fill the lease table to the limit directly, then grant one more. */
+    struct store_txn *t;
+    CHECK_OK(store_begin(k.s, true, &t));
+    for (uint64_t id = 1; id <= ASPEN_MAX_LEASES; id++) {
+        uint8_t key[8], v[KV_LEASE_VAL_LEN];
+        be64_store(key, id);
+        v[0] = KV_LEASE_FORMAT;
+        be64_store(v + 1, 5000);
+        CHECK_OK(store_put(t, STORE_T_LEASE, slice_make(key, 8), slice_make(v, sizeof(v))));
+    }
+    CHECK_OK(store_commit(t, true));
+    uint64_t before = k.index;
+    CHECK_ERR(kvt_grant(&k, INT64_C(1) << 40), ASPEN_E_LIMIT);
+    CHECK_EQ_U64(k.index, before + 1); /* refused, but applied */
+    CHECK_OK(kvt_revoke(&k, 7));
+    CHECK_OK(kvt_grant(&k, INT64_C(1) << 40)); /* room again */
+    kvt_close(&k);
+}
+
 static const struct test_case tests[] = {
+    TEST(test_limits),
     TEST(test_ik_order),       TEST(test_scan_order),    TEST(test_binary_and_huge_keys),
     TEST(test_compact_basics), TEST(test_compact_steps), TEST(test_leases),
     TEST(test_history),        TEST(test_digest),        TEST(test_random_model),

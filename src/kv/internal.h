@@ -120,6 +120,8 @@ int kv_txn_apply(struct kv_ctx *ctx, const struct kv_txn_req *req, struct kv_txn
 
 int kv_lease_exists(struct store_txn *t, int64_t id, bool *exists);
 int kv_lease_grant_apply(struct kv_ctx *ctx, int64_t id, int64_t ttl_ms);
+/* Moves lease id's attached-key count by delta (write.c, as keys attach and detach). */
+int kv_lease_keys_adjust(struct store_txn *t, int64_t id, int delta);
 int kv_lease_revoke_apply(struct kv_ctx *ctx, int64_t id);
 
 /* ---- compact.c ---- */

@@ -330,6 +330,7 @@ int kv_history(struct store_txn *t, struct slice key, struct slice range_end, in
 struct kv_lease {
     int64_t id;
     int64_t ttl_ms; /* as granted */
+    int64_t n_keys; /* live keys attached */
 };
 
 /* ASPEN_E_LEASE_NOT_FOUND if absent. With keys != NULL, also the attached keys (sorted,

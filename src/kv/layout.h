@@ -28,7 +28,9 @@
  *       ++ value (a tombstone has no value and zero create_rev, version and lease).
  *       sub numbers the changes within one revision (a txn or range delete writes many
  *       keys at one revision), from 0.
- *   STORE_T_LEASE     be64 id  ->  u8 format (1) ++ be64 ttl_ms
+ *   STORE_T_LEASE     be64 id  ->  u8 format (2) ++ be64 ttl_ms ++ be64 n_keys (the
+ *       records of the lease in STORE_T_LEASE_KEY, kept so ASPEN_MAX_KEYS_PER_LEASE can
+ *       be checked without counting)
  *   STORE_T_LEASE_KEY be64 id ++ IK(u)  ->  empty
  *   STORE_T_META      "kv.applied"   -> be64 index ++ be64 term
  *                     "kv.rev"       -> be64 current revision (1 for the empty store)
@@ -62,8 +64,8 @@
 #define KV_REV_KEY_LEN    12u
 #define KV_REC_HEADER     (1u + 1u + 8u + 8u + 8u + 4u)
 #define KV_REC_FORMAT     1u
-#define KV_LEASE_FORMAT   1u
-#define KV_LEASE_VAL_LEN  9u
+#define KV_LEASE_FORMAT   2u
+#define KV_LEASE_VAL_LEN  17u
 #define KV_FLAG_TOMBSTONE 0x01u
 
 _Static_assert(KV_INDEX_KEY_MAX <= STORE_MAX_KEY, "an index key must fit LMDB's key limit");

@@ -30,7 +30,45 @@ static int lease_decode(struct slice k, struct slice v, struct kv_lease *out)
         return ASPEN_E_CORRUPT;
     out->id = (int64_t)be64_load(k.ptr);
     out->ttl_ms = (int64_t)be64_load(v.ptr + 1);
+    out->n_keys = (int64_t)be64_load(v.ptr + 9);
+    if (out->n_keys < 0)
+        return ASPEN_E_CORRUPT;
     return 0;
+}
+
+static int lease_encode_put(struct store_txn *t, const struct kv_lease *l)
+{
+    uint8_t k[8], v[KV_LEASE_VAL_LEN];
+    be64_store(k, (uint64_t)l->id);
+    v[0] = KV_LEASE_FORMAT;
+    be64_store(v + 1, (uint64_t)l->ttl_ms);
+    be64_store(v + 9, (uint64_t)l->n_keys);
+    return store_put(t, STORE_T_LEASE, slice_make(k, 8), slice_make(v, sizeof(v)));
+}
+
+static int lease_read(struct store_txn *t, int64_t id, struct kv_lease *out)
+{
+    uint8_t k[8];
+    be64_store(k, (uint64_t)id);
+    struct slice v;
+    int rc = store_get(t, STORE_T_LEASE, slice_make(k, 8), &v);
+    if (rc == ASPEN_E_NOT_FOUND)
+        return ASPEN_E_LEASE_NOT_FOUND;
+    return rc ? rc : lease_decode(slice_make(k, 8), v, out);
+}
+
+int kv_lease_keys_adjust(struct store_txn *t, int64_t id, int delta)
+{
+    struct kv_lease l;
+    int rc = lease_read(t, id, &l);
+    if (rc == ASPEN_E_LEASE_NOT_FOUND)
+        return ASPEN_E_CORRUPT; /* a key carries a lease that does not exist */
+    if (rc)
+        return rc;
+    l.n_keys += delta;
+    if (l.n_keys < 0)
+        return ASPEN_E_CORRUPT;
+    return lease_encode_put(t, &l);
 }
 
 int kv_lease_grant_apply(struct kv_ctx *ctx, int64_t id, int64_t ttl_ms)
@@ -46,11 +84,8 @@ int kv_lease_grant_apply(struct kv_ctx *ctx, int64_t id, int64_t ttl_ms)
         return rc;
     if (n >= ASPEN_MAX_LEASES)
         return ASPEN_E_LIMIT;
-    uint8_t k[8], v[KV_LEASE_VAL_LEN];
-    be64_store(k, (uint64_t)id);
-    v[0] = KV_LEASE_FORMAT;
-    be64_store(v + 1, (uint64_t)ttl_ms);
-    return store_put(ctx->t, STORE_T_LEASE, slice_make(k, 8), slice_make(v, sizeof(v)));
+    struct kv_lease l = {.id = id, .ttl_ms = ttl_ms, .n_keys = 0};
+    return lease_encode_put(ctx->t, &l);
 }
 
 /* The live version of an attached key, by its IK: the newest index record. */
@@ -169,13 +204,8 @@ int kv_lease_revoke_apply(struct kv_ctx *ctx, int64_t id)
 int kv_lease_get(struct store_txn *t, int64_t id, struct kv_lease *out, struct arena *a,
                  struct slice **keys, size_t *n_keys)
 {
-    uint8_t k[8];
-    be64_store(k, (uint64_t)id);
-    struct slice v;
-    int rc = store_get(t, STORE_T_LEASE, slice_make(k, 8), &v);
-    if (rc == ASPEN_E_NOT_FOUND)
-        return ASPEN_E_LEASE_NOT_FOUND;
-    if (rc || (rc = lease_decode(slice_make(k, 8), v, out)))
+    int rc = lease_read(t, id, out);
+    if (rc)
         return rc;
     if (!keys)
         return 0;

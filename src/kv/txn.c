@@ -135,12 +135,20 @@ static int build_path(struct kv_ctx *ctx, const struct kv_txn_req *req, struct p
 static int check_put(struct kv_ctx *ctx, const struct kv_put_req *req)
 {
     if (req->lease) {
-        bool exists;
-        int rc = kv_lease_exists(ctx->t, req->lease, &exists);
+        struct kv_lease l;
+        int rc = kv_lease_get(ctx->t, req->lease, &l, NULL, NULL, NULL);
         if (rc)
             return rc;
-        if (!exists)
-            return ASPEN_E_LEASE_NOT_FOUND;
+        if (l.n_keys >= (int64_t)ASPEN_MAX_KEYS_PER_LEASE) {
+            /* Full, unless the key already carries this lease. Checked against the state
+             * before the command, so one txn may overshoot by its own puts. */
+            struct kv_found f;
+            rc = kv_read_point(ctx->t, req->key, ctx->rev, true, &f);
+            if (rc && rc != ASPEN_E_NOT_FOUND)
+                return rc;
+            if (rc || f.tombstone || f.rec.lease != req->lease)
+                return ASPEN_E_LIMIT;
+        }
     }
     if (req->ignore_value || req->ignore_lease) {
         struct kv_found f;

@@ -42,7 +42,8 @@ static int lease_attach(struct kv_ctx *ctx, int64_t id, struct slice ik)
     uint8_t k[8 + KV_IK_MAX];
     size_t n;
     lease_key(id, ik, k, &n);
-    return store_put(ctx->t, STORE_T_LEASE_KEY, slice_make(k, n), slice_make(NULL, 0));
+    int rc = store_put(ctx->t, STORE_T_LEASE_KEY, slice_make(k, n), slice_make(NULL, 0));
+    return rc ? rc : kv_lease_keys_adjust(ctx->t, id, +1);
 }
 
 static int lease_detach(struct kv_ctx *ctx, int64_t id, struct slice ik)
@@ -51,7 +52,9 @@ static int lease_detach(struct kv_ctx *ctx, int64_t id, struct slice ik)
     size_t n;
     lease_key(id, ik, k, &n);
     int rc = store_del(ctx->t, STORE_T_LEASE_KEY, slice_make(k, n));
-    return rc == ASPEN_E_NOT_FOUND ? ASPEN_E_CORRUPT : rc;
+    if (rc)
+        return rc == ASPEN_E_NOT_FOUND ? ASPEN_E_CORRUPT : rc;
+    return kv_lease_keys_adjust(ctx->t, id, -1);
 }
 
 /* Writes one change (record + index entry) at (new_rev, next sub). */

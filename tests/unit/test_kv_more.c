@@ -790,6 +790,36 @@ static void test_limits(void)
     CHECK_EQ_U64(k.index, before + 1); /* refused, but applied */
     CHECK_OK(kvt_revoke(&k, 7));
     CHECK_OK(kvt_grant(&k, INT64_C(1) << 40)); /* room again */
+
+    /* Keys per lease: the count follows attach and detach... */
+    int64_t lid = INT64_C(1) << 41;
+    CHECK_OK(kvt_revoke(&k, 8)); /* the lease table is full again */
+    CHECK_OK(kvt_grant(&k, lid));
+    CHECK_OK(kvt_put(&k, "la", "1", lid));
+    CHECK_OK(kvt_put(&k, "lb", "1", lid));
+    CHECK_OK(kvt_put(&k, "lb", "2", lid)); /* already attached: no change */
+    CHECK_OK(kvt_put(&k, "lc", "1", lid));
+    CHECK_OK(kvt_put(&k, "lc", "2", 0)); /* detached by a put without the lease */
+    CHECK_OK(kvt_del(&k, "la", NULL, NULL));
+    struct kv_lease l;
+    CHECK_OK(store_begin(k.s, false, &t));
+    CHECK_OK(kv_lease_get(t, lid, &l, NULL, NULL, NULL));
+    store_abort(t);
+    CHECK_EQ(l.n_keys, 1);
+    /* ...and a lease at the limit takes no new key, but keeps its own. */
+    CHECK_OK(store_begin(k.s, true, &t));
+    uint8_t lk[8], lv[KV_LEASE_VAL_LEN];
+    be64_store(lk, (uint64_t)lid);
+    lv[0] = KV_LEASE_FORMAT;
+    be64_store(lv + 1, 5000);
+    be64_store(lv + 9, ASPEN_MAX_KEYS_PER_LEASE);
+    CHECK_OK(store_put(t, STORE_T_LEASE, slice_make(lk, 8), slice_make(lv, sizeof(lv))));
+    CHECK_OK(store_commit(t, true));
+    CHECK_ERR(kvt_put(&k, "ld", "1", lid), ASPEN_E_LIMIT);
+    CHECK_OK(kvt_put(&k, "lb", "3", lid));
+    struct kv_range_result res2;
+    CHECK_OK(kvt_get(&k, "ld", NULL, 0, &res2));
+    CHECK_EQ(res2.n_kvs, 0);
     kvt_close(&k);
 }
 

@@ -148,7 +148,7 @@ static void test_load(void)
     struct lessor l;
     lessor_init(&l);
     CHECK_OK(lessor_on_grant(&l, 99, MIN_TTL, 0));
-    struct kv_lease leases[3] = {{1, 2000}, {2, 3000}, {5, 4000}};
+    struct kv_lease leases[3] = {{1, 2000, 0}, {2, 3000, 0}, {5, 4000, 0}};
     lessor_promote(&l, 0);
     CHECK_OK(lessor_load(&l, leases, 3, 10));
     CHECK_EQ(lessor_count(&l), 3);
@@ -156,10 +156,10 @@ static void test_load(void)
     CHECK_ERR(lessor_remaining(&l, 99, 10, &left, NULL), ASPEN_E_LEASE_NOT_FOUND);
     CHECK_OK(lessor_remaining(&l, 5, 10, &left, NULL));
     CHECK_EQ(left, 4000);
-    struct kv_lease dup[2] = {{1, 2000}, {1, 3000}};
+    struct kv_lease dup[2] = {{1, 2000, 0}, {1, 3000, 0}};
     CHECK_ERR(lessor_load(&l, dup, 2, 0), ASPEN_E_INVALID);
     CHECK_EQ(lessor_count(&l), 0);
-    struct kv_lease bad_ttl[1] = {{1, 1}};
+    struct kv_lease bad_ttl[1] = {{1, 1, 0}};
     CHECK_ERR(lessor_load(&l, bad_ttl, 1, 0), ASPEN_E_INVALID);
     CHECK(lessor_is_primary(&l));
     lessor_release(&l);

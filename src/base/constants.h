@@ -105,8 +105,38 @@
 #define ASPEN_READ_TIMEOUT_MS       10000
 #define ASPEN_READ_INDEX_TIMEOUT_MS 5000
 
-/* Bytes queued toward one peer before the sender applies back-pressure. */
+/* Bytes queued toward one peer on one protocol (src/net keeps a queue per (peer,
+ * protocol), so a snapshot stream cannot starve raft's heartbeats) before send answers
+ * ASPEN_E_BUSY: the sender's back-pressure. */
 #define ASPEN_PEER_SEND_QUEUE_BYTES (64 * ASPEN_MIB)
+
+/* Peer transport (src/net). A frame on a peer connection is a be32 length + payload inside
+ * TLS; the largest payload is the largest encoded raft message, so every raft message fits
+ * one frame, and a peer cannot make a receiver buffer more than this for one frame. A
+ * length prefix above it closes the connection. */
+#define ASPEN_PEER_MAX_FRAME_BYTES (ASPEN_RAFT_MAX_BYTES_PER_MSG + ASPEN_RAFT_MSG_FRAME_SLACK_BYTES)
+
+/* Protocols (ALPN ids) one endpoint routes: raft now, blobs, gossip and a few more later. */
+#define ASPEN_PEER_MAX_PROTOCOLS 8
+
+/* Longest ALPN id we accept. TLS allows 255 bytes; ours are short names like
+ * "aspen/raft/1", and a bound keeps them in fixed arrays. */
+#define ASPEN_PEER_MAX_ALPN_BYTES 32
+
+/* Connections an endpoint holds at once, inbound and outbound: one outgoing and (at most)
+ * one incoming per (peer, protocol) for a full cluster, with room for handshakes in
+ * progress. A connection beyond it is closed on accept, so a flood of raw TCP clients
+ * cannot exhaust descriptors or memory. */
+#define ASPEN_PEER_MAX_CONNECTIONS 4096
+
+/* Ciphertext one connection hands to the kernel in one write. Encrypting the whole send
+ * queue at once would double its memory; one batch in flight per connection keeps the
+ * kernel's socket buffer busy on a LAN while the rest waits as plaintext. */
+#define ASPEN_PEER_WRITE_BATCH_BYTES (256 * ASPEN_KIB)
+
+/* A receive buffer larger than this is freed after its frame is delivered, so a burst of
+ * large frames (snapshots) does not pin megabytes per idle connection. */
+#define ASPEN_PEER_RECV_KEEP_BYTES (64 * ASPEN_KIB)
 
 /* Config file size limit (original's value). */
 #define ASPEN_MAX_CONFIG_FILE_BYTES (10 * ASPEN_MIB)
@@ -444,6 +474,16 @@ _Static_assert(ASPEN_MAX_SNAPSHOT_BYTES <= ASPEN_STORAGE_MAP_MAX_BYTES,
 _Static_assert(ASPEN_SUBSPACE_MAX_PREFIX_BYTES < ASPEN_MAX_KEY_BYTES,
                "a subspace prefix must leave room for the tuple in a key");
 _Static_assert(ASPEN_PEER_BACKOFF_MIN_MS < ASPEN_PEER_BACKOFF_MAX_MS, "backoff range");
+_Static_assert(ASPEN_PEER_MAX_FRAME_BYTES >= ASPEN_RAFT_MAX_MSG_FRAME_BYTES,
+               "every encoded raft message must fit one peer frame");
+_Static_assert(ASPEN_PEER_MAX_FRAME_BYTES >= ASPEN_SNAPSHOT_CHUNK_MAX_BYTES,
+               "a snapshot chunk must fit one peer frame");
+_Static_assert(ASPEN_PEER_MAX_FRAME_BYTES <= UINT32_MAX, "the frame length prefix is 32-bit");
+_Static_assert(ASPEN_PEER_MAX_FRAME_BYTES + 4 <= ASPEN_PEER_SEND_QUEUE_BYTES,
+               "one frame of the largest size must fit a peer's send queue");
+_Static_assert(ASPEN_PEER_MAX_CONNECTIONS >= 2 * ASPEN_MAX_MEMBERS * ASPEN_PEER_MAX_PROTOCOLS,
+               "a full cluster's connections (out and in, every protocol) must fit");
+_Static_assert(ASPEN_PEER_MAX_ALPN_BYTES <= 255, "TLS limits an ALPN id to 255 bytes");
 _Static_assert(ASPEN_SIM_MAX_NODES <= ASPEN_MAX_VOTERS, "every simulated slot may become a voter");
 _Static_assert(ASPEN_SIM_MAX_NODES < 256, "the simulator's trace stores a node slot in a byte");
 _Static_assert(ASPEN_SIM_BACKPRESSURE_WRITES > 0 &&

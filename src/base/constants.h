@@ -420,6 +420,75 @@
     (ASPEN_SNAPSHOT_CHUNK_BYTES + ASPEN_SNAPSHOT_RECORD_MAX_BYTES + 64)
 
 /* ---------------------------------------------------------------------------------------
+ * Node: configuration, identity, metrics (src/node)
+ * ------------------------------------------------------------------------------------- */
+
+/* --snapshot-count default: the raft core's own threshold (the original's 10,000
+ * entries). etcd defaulted to 100,000 for years; every entry since the last snapshot
+ * stays in the core's in-memory log, so the smaller value bounds a node's memory and how
+ * much a slow follower must replay, at the price of more frequent snapshots. */
+#define ASPEN_NODE_DEFAULT_SNAPSHOT_COUNT ASPEN_SNAPSHOT_LOG_THRESHOLD
+
+/* --snapshot-count bounds. The core keeps ASPEN_SNAPSHOT_KEEP_ENTRIES behind a snapshot
+ * and refuses a threshold that is not above that (raft_options). At the top, a million
+ * entries of even a few hundred bytes is hundreds of MiB held in memory between
+ * snapshots; a node configured beyond that runs out of memory before it snapshots. */
+#define ASPEN_NODE_MIN_SNAPSHOT_COUNT (ASPEN_SNAPSHOT_KEEP_ENTRIES + 1)
+#define ASPEN_NODE_MAX_SNAPSHOT_COUNT 1000000
+
+/* --quota-backend-bytes: etcd's default of 2 GiB, so a workload sized for etcd meets its
+ * space alarm at the same point. The smallest quota must hold a few maximal messages
+ * (anything less fills with the first large writes); the largest is what the LMDB map may
+ * grow to. */
+#define ASPEN_NODE_DEFAULT_QUOTA_BACKEND_BYTES (2 * ASPEN_GIB)
+#define ASPEN_NODE_MIN_QUOTA_BACKEND_BYTES     ASPEN_MAX_RPC_MESSAGE_BYTES
+#define ASPEN_NODE_MAX_QUOTA_BACKEND_BYTES     ASPEN_STORAGE_MAP_MAX_BYTES
+
+/* --max-request-bytes may lower the request limit but never raise it above
+ * ASPEN_MAX_REQUEST_BYTES: value, message and snapshot-record limits are derived from
+ * that constant. Below 1 KiB even a small Put and its framing would be refused. */
+#define ASPEN_NODE_MIN_REQUEST_BYTES ASPEN_KIB
+
+/* --heartbeat-interval and --election-timeout overrides of a raft profile. Below 10 ms a
+ * heartbeat is shorter than the event loop's timer granularity (libuv timers count whole
+ * milliseconds) plus one busy loop turn. The shortest election timeout is the fast
+ * profile's: below it the lease-read drift bound (ASPEN_LEASE_READ_MAX_DRIFT_MS) would
+ * eat most of a lease. etcd refuses election timeouts above 50 s ("too long"), and so do
+ * we: a leader loss would go unnoticed for that long. */
+#define ASPEN_NODE_MIN_HEARTBEAT_MS        10
+#define ASPEN_NODE_MIN_ELECTION_TIMEOUT_MS ASPEN_RAFT_FAST_ELECTION_MIN_MS
+#define ASPEN_NODE_MAX_ELECTION_TIMEOUT_MS 50000
+
+/* One string setting (name, data-dir, join ticket, join credential): PATH_MAX, so any
+ * path Linux accepts fits data-dir, and far more than a ticket or a name needs. */
+#define ASPEN_NODE_CONFIG_VALUE_MAX_BYTES 4096
+
+/* URLs in one list setting (listen/advertise, client/peer/metrics). A node listens on a
+ * handful of interfaces at most; etcd users rarely give more than two or three. */
+#define ASPEN_NODE_CONFIG_MAX_URLS 8
+
+/* One URL: "https://" + a 253-byte DNS name + ":65535" is 267 bytes; with the NUL and
+ * some rounding, 272. The host alone: a DNS name (253) or an IPv6 literal (45) + NUL. */
+#define ASPEN_NODE_CONFIG_URL_MAX_BYTES  272
+#define ASPEN_NODE_CONFIG_HOST_MAX_BYTES 254
+
+/* Metrics registry (src/node/metrics.h). Families and series are registered at start-up;
+ * a node exports a few dozen families, and per-peer series are bounded by the cluster
+ * size (ASPEN_MAX_MEMBERS), so 1024 series leaves room for every family to be labelled
+ * per peer. Label pairs per series: Prometheus practice is a few fixed dimensions (peer,
+ * op, status); more means a cardinality problem. Buckets: 24 covers 0.1 ms .. 1 s at
+ * doublings with room to spare. Names and values are short identifiers; help is one
+ * sentence. The arena bound covers the worst case of every table full (checked below). */
+#define ASPEN_METRICS_MAX_FAMILIES          128
+#define ASPEN_METRICS_MAX_SERIES            1024
+#define ASPEN_METRICS_MAX_LABELS            4
+#define ASPEN_METRICS_MAX_BUCKETS           24
+#define ASPEN_METRICS_MAX_NAME_BYTES        128
+#define ASPEN_METRICS_MAX_HELP_BYTES        512
+#define ASPEN_METRICS_MAX_LABEL_VALUE_BYTES 128
+#define ASPEN_METRICS_ARENA_BYTES           (4 * ASPEN_MIB)
+
+/* ---------------------------------------------------------------------------------------
  * Relations that must hold
  * ------------------------------------------------------------------------------------- */
 
@@ -513,5 +582,35 @@ _Static_assert(ASPEN_SNAPSHOT_CHUNK_MAX_BYTES <= ASPEN_MAX_RPC_MESSAGE_BYTES,
 _Static_assert(ASPEN_SNAPSHOT_CHUNK_MAX_BYTES <= UINT32_MAX, "chunk lengths are 32-bit");
 _Static_assert(ASPEN_SNAPSHOT_RECORD_MAX_BYTES > ASPEN_MAX_VALUE_BYTES + ASPEN_MAX_KEY_BYTES,
                "a maximal put's records must fit one snapshot record");
+_Static_assert(ASPEN_NODE_MIN_SNAPSHOT_COUNT <= ASPEN_NODE_DEFAULT_SNAPSHOT_COUNT &&
+                   ASPEN_NODE_DEFAULT_SNAPSHOT_COUNT <= ASPEN_NODE_MAX_SNAPSHOT_COUNT,
+               "the default snapshot count lies within its bounds");
+_Static_assert(ASPEN_NODE_MIN_QUOTA_BACKEND_BYTES <= ASPEN_NODE_DEFAULT_QUOTA_BACKEND_BYTES &&
+                   ASPEN_NODE_DEFAULT_QUOTA_BACKEND_BYTES <= ASPEN_NODE_MAX_QUOTA_BACKEND_BYTES,
+               "the default quota lies within its bounds");
+_Static_assert(ASPEN_NODE_MIN_REQUEST_BYTES <= ASPEN_MAX_REQUEST_BYTES, "request bounds");
+_Static_assert(ASPEN_NODE_MIN_HEARTBEAT_MS * 3 <= ASPEN_NODE_MIN_ELECTION_TIMEOUT_MS,
+               "the shortest heartbeat must fit the shortest election timeout three times");
+_Static_assert(ASPEN_LEASE_READ_MAX_DRIFT_MS < ASPEN_NODE_MIN_ELECTION_TIMEOUT_MS,
+               "no election-timeout override may make lease reads unsafe");
+_Static_assert(ASPEN_RAFT_CONSERVATIVE_ELECTION_MAX_MS <= ASPEN_NODE_MAX_ELECTION_TIMEOUT_MS,
+               "every profile must pass the override bounds");
+_Static_assert(ASPEN_RAFT_FAST_HEARTBEAT_MS >= ASPEN_NODE_MIN_HEARTBEAT_MS,
+               "every profile must pass the override bounds");
+_Static_assert(ASPEN_RAFT_CONSERVATIVE_ELECTION_MAX_MS ==
+                       2 * ASPEN_RAFT_CONSERVATIVE_ELECTION_MIN_MS &&
+                   ASPEN_RAFT_BALANCED_ELECTION_MAX_MS == 2 * ASPEN_RAFT_BALANCED_ELECTION_MIN_MS &&
+                   ASPEN_RAFT_FAST_ELECTION_MAX_MS == 2 * ASPEN_RAFT_FAST_ELECTION_MIN_MS,
+               "an --election-timeout override keeps the profiles' [t, 2t] range");
+_Static_assert(ASPEN_METRICS_MAX_SERIES >= ASPEN_METRICS_MAX_FAMILIES, "a family has a series");
+_Static_assert(ASPEN_METRICS_ARENA_BYTES >=
+                   ASPEN_METRICS_MAX_FAMILIES *
+                           (ASPEN_METRICS_MAX_NAME_BYTES + ASPEN_METRICS_MAX_HELP_BYTES +
+                            ASPEN_METRICS_MAX_LABELS * ASPEN_METRICS_MAX_NAME_BYTES +
+                            ASPEN_METRICS_MAX_BUCKETS * 8 + 256) +
+                       ASPEN_METRICS_MAX_SERIES *
+                           (ASPEN_METRICS_MAX_LABELS * ASPEN_METRICS_MAX_LABEL_VALUE_BYTES +
+                            (ASPEN_METRICS_MAX_BUCKETS + 1) * 8 + 256),
+               "the metrics arena holds every table full (256 bytes of struct slack each)");
 
 #endif

@@ -501,7 +501,7 @@ struct loop {
     struct loop_job *free;
     uint32_t n, outstanding, freed;
     uint64_t seq, base; /* base: where this phase's per-slot counters start */
-    bool sequential; /* every put appends after the last: one insertion point */
+    bool sequential;    /* every put appends after the last: one insertion point */
     size_t key_bytes, value_bytes;
     const uint8_t *value;
 };
@@ -536,8 +536,8 @@ static void loop_propose(struct loop *l, uint32_t k)
     job_clear(&lj->j);
     uint8_t key[MAX_KEY_BYTES];
     for (uint32_t i = 0; i < k; i++, l->seq++) {
-        uint64_t kn = l->sequential ? l->seq
-                                    : (l->seq % l->n) * 1000000000u + l->base + l->seq / l->n;
+        uint64_t kn =
+            l->sequential ? l->seq : (l->seq % l->n) * 1000000000u + l->base + l->seq / l->n;
         make_key(l->sequential ? 'q' : 'p', kn, l->key_bytes, key);
         job_add_put(&lj->j, key, l->key_bytes, l->value, l->value_bytes);
     }
@@ -588,8 +588,8 @@ static void proposers_loop(struct node *nd, uint32_t n, bool sequential, double 
 }
 
 static void run_proposers(struct node *nd, uint32_t n, bool loop_model, bool sequential,
-                          double seconds,
-                          size_t key_bytes, const uint8_t *value, size_t value_bytes)
+                          double seconds, size_t key_bytes, const uint8_t *value,
+                          size_t value_bytes)
 {
     struct committer_stats c0, c1;
     committer_stats(nd->c, &c0);
@@ -804,8 +804,8 @@ static void range_scan(struct store *st, uint64_t keys, uint32_t page, bool scan
         size_t n;
         if (scankeys) {
             struct kv_scan_result res;
-            rc = kv_scan(t, slice_make("k", 1), page, slice_make(token, token_len), false, &a,
-                         &res);
+            rc =
+                kv_scan(t, slice_make("k", 1), page, slice_make(token, token_len), false, &a, &res);
             if (rc)
                 die("kv_scan", rc);
             kvs = res.kvs;
@@ -957,10 +957,10 @@ int main(int argc, char **argv)
     uint32_t digits = 1;
     for (uint64_t x = max_n; x >= 10; x /= 10)
         digits++;
-    bool ok = seconds > 0 && seconds <= 3600 && keys > 0 && reads > 0 && page > 0 && page <= ASPEN_SCAN_MAX_LIMIT &&
-              key_bytes - 1 >= digits && key_bytes <= MAX_KEY_BYTES &&
-              value_bytes <= ASPEN_MAX_VALUE_BYTES && load_batch > 0 &&
-              load_batch <= ASPEN_STORAGE_MAX_BATCH_ENTRIES && n_levels > 0;
+    bool ok = seconds > 0 && seconds <= 3600 && keys > 0 && reads > 0 && page > 0 &&
+              page <= ASPEN_SCAN_MAX_LIMIT && key_bytes - 1 >= digits &&
+              key_bytes <= MAX_KEY_BYTES && value_bytes <= ASPEN_MAX_VALUE_BYTES &&
+              load_batch > 0 && load_batch <= ASPEN_STORAGE_MAX_BATCH_ENTRIES && n_levels > 0;
     for (uint32_t i = 0; i < n_levels; i++)
         ok = ok && levels[i] > 0 && levels[i] <= MAX_PROPOSERS;
     if (!ok) {

@@ -8,8 +8,8 @@
  * then cut at the limit. A sort target other than KEY with order NONE sorts ASCEND.
  * count_only returns no kvs; keys_only drops values after sorting (so a VALUE sort still
  * works). A response is also cut, with `more`, at ASPEN_MAX_RANGE_RESPONSE_BYTES (etcd
- * would fail the request as too large for its gRPC message instead). Ties in a sort keep ascending key order (etcd's sort is unstable there; we pick
- * the deterministic order).
+ * would fail the request as too large for its gRPC message instead). Ties in a sort keep ascending
+ * key order (etcd's sort is unstable there; we pick the deterministic order).
  *
  * Candidates point into the store while they are collected and sorted; only the kvs
  * returned are copied into the caller's arena.

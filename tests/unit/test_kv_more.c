@@ -824,10 +824,11 @@ static void test_limits(void)
 }
 
 static const struct test_case tests[] = {
-    TEST(test_limits),
-    TEST(test_ik_order),       TEST(test_scan_order),    TEST(test_binary_and_huge_keys),
-    TEST(test_compact_basics), TEST(test_compact_steps), TEST(test_leases),
-    TEST(test_history),        TEST(test_digest),        TEST(test_random_model),
+    TEST(test_limits),         TEST(test_ik_order),
+    TEST(test_scan_order),     TEST(test_binary_and_huge_keys),
+    TEST(test_compact_basics), TEST(test_compact_steps),
+    TEST(test_leases),         TEST(test_history),
+    TEST(test_digest),         TEST(test_random_model),
 };
 
 int main(int argc, char **argv)

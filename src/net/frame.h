@@ -35,7 +35,7 @@ struct net_frame_reader {
     uint8_t hdr[NET_FRAME_HEADER_BYTES]; /* header bytes received so far */
     uint8_t hdr_len;
     bool in_body;     /* the header is complete; `want` payload bytes expected */
-    bool is_broken;   /* a length above max_bytes was seen: the stream is unusable */
+    bool is_broken;   /* a length above max_bytes (or NOMEM): the stream is unusable */
     uint32_t bad_len; /* that length, for the caller's log line */
     size_t want;      /* payload length of the current frame */
     size_t have;      /* payload bytes buffered so far */

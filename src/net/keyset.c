@@ -21,13 +21,14 @@ void net_keyset_release(struct net_keyset *t)
     t->n = t->cap = 0;
 }
 
-/* Index of pk, or of where it would be inserted; *found says which. */
-static size_t search(const struct net_keyset *t, const uint8_t pk[NET_KEY_BYTES], bool *found)
+size_t net_key_search(const void *arr, size_t n,
+                      const uint8_t *(*key_at)(const void *arr, size_t i),
+                      const uint8_t pk[NET_KEY_BYTES], bool *found)
 {
-    size_t lo = 0, hi = t->n;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = memcmp(t->keys[mid], pk, NET_KEY_BYTES);
+        int c = memcmp(key_at(arr, mid), pk, NET_KEY_BYTES);
         if (c == 0) {
             *found = true;
             return mid;
@@ -39,6 +40,17 @@ static size_t search(const struct net_keyset *t, const uint8_t pk[NET_KEY_BYTES]
     }
     *found = false;
     return lo;
+}
+
+static const uint8_t *keys_at(const void *arr, size_t i)
+{
+    return ((const uint8_t(*)[NET_KEY_BYTES])arr)[i];
+}
+
+/* Index of pk in t, or of where it would be inserted; *found says which. */
+static size_t search(const struct net_keyset *t, const uint8_t pk[NET_KEY_BYTES], bool *found)
+{
+    return net_key_search(t->keys, t->n, keys_at, pk, found);
 }
 
 bool net_keyset_contains(const struct net_keyset *t, const uint8_t pk[NET_KEY_BYTES])

@@ -28,6 +28,13 @@ void net_keyset_release(struct net_keyset *t);
 
 bool net_keyset_contains(const struct net_keyset *t, const uint8_t pk[NET_KEY_BYTES]);
 
+/* Binary search over any array of n items sorted by a 32-byte key (key_at(arr, i) gives
+ * item i's key): the index of pk, or of where it would be inserted; *found says which.
+ * The key set and the transport's peer table both use it. */
+size_t net_key_search(const void *arr, size_t n,
+                      const uint8_t *(*key_at)(const void *arr, size_t i),
+                      const uint8_t pk[NET_KEY_BYTES], bool *found);
+
 /* Replaces the contents with pks[0..n) (duplicates collapse). ASPEN_E_FULL (more than max
  * distinct keys) or ASPEN_E_NOMEM leave the registry unchanged. */
 int net_keyset_replace(struct net_keyset *t, const uint8_t (*pks)[NET_KEY_BYTES], size_t n);

@@ -24,7 +24,7 @@
 static const char PRIORITY[] =
     "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CTYPE-ALL:+CTYPE-CLI-RAWPK:+CTYPE-SRV-RAWPK";
 
-/* The plaintext of one TLS record (2^14) plus slack. */
+/* The plaintext of one TLS record (2^14). */
 #define TLS_RECORD_PLAINTEXT_BYTES (16 * 1024)
 
 /* ---------------------------------------------------------------------------------------
@@ -289,7 +289,7 @@ int net_tls_start(struct net_tls *t)
 
 int net_tls_feed(struct net_tls *t, struct slice in, uint8_t *scratch, size_t scratch_bytes)
 {
-    ASPEN_ASSERT(scratch_bytes >= TLS_RECORD_PLAINTEXT_BYTES + 256);
+    ASPEN_ASSERT(scratch_bytes >= NET_TLS_SCRATCH_MIN_BYTES);
     t->in = in;
     int result = 0;
     /* GnuTLS reports AGAIN only when pull found no input, so each turn either consumes

@@ -76,11 +76,15 @@ int net_tls_init(struct net_tls *t, const struct net_tls_creds *creds, bool is_s
                  size_t out_max);
 void net_tls_release(struct net_tls *t);
 
+/* The least scratch net_tls_feed takes: the plaintext of one TLS record (2^14 bytes)
+ * plus slack. */
+#define NET_TLS_SCRATCH_MIN_BYTES (16 * 1024 + 256)
+
 /* A client starts its handshake: the ClientHello lands in `out`. Same errors as feed. */
 int net_tls_start(struct net_tls *t);
 
 /* Consumes ciphertext `in`, advancing the handshake and delivering plaintext through the
- * events; scratch (at least 16 KiB + 256, one TLS record) receives plaintext. Returns 0
+ * events; scratch (at least NET_TLS_SCRATCH_MIN_BYTES) receives plaintext. Returns 0
  * (all consumed), 1 (the peer closed the session cleanly), an event's non-zero value, or
  * an error: ASPEN_E_PERMISSION (we refused the peer's key: t->refusal says why, or the
  * peer refused ours: an alert), ASPEN_E_UNSUPPORTED (no common protocol), ASPEN_E_MALFORMED

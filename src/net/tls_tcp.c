@@ -4,8 +4,9 @@
  * over memory buffers (net/tls.h).
  *
  * Objects:
- *   - peer: a key we know of (an address to dial, counters); created by peer_set_addr,
- *     by a send, or when an inbound connection authenticates; bounded by ASPEN_MAX_PEERS.
+ *   - peer: a key we know of (an address to dial, counters); created by peer_set_addr or
+ *     when an inbound connection authenticates (a send to an unknown key is NOT_FOUND); bounded by
+ * ASPEN_MAX_PEERS.
  *   - chan: the outgoing side of (peer, protocol): the frame queue, the connection state
  *     (idle → connecting → ready, or backoff after a failure), the backoff timer. A chan
  *     outlives its connections, so queued frames survive a reconnect.
@@ -34,6 +35,7 @@
 
 #include "base/assert.h"
 #include "base/constants.h"
+#include "base/hash.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "net/backoff.h"
@@ -51,8 +53,9 @@
 /* Read buffer shared by all connections: libuv hands it to exactly one read callback at a
  * time, and we finish with the bytes before returning. */
 #define READ_BUF_BYTES (64 * 1024)
-/* Plaintext of one TLS record, with slack (net_tls_feed's minimum). */
+/* Plaintext of one TLS record, with room to spare over net_tls_feed's minimum. */
 #define PLAIN_BUF_BYTES (16 * 1024 + 1024)
+_Static_assert(PLAIN_BUF_BYTES >= NET_TLS_SCRATCH_MIN_BYTES, "net_tls_feed's scratch minimum");
 /* Pending ciphertext of one connection: a write batch plus the record that crossed it,
  * plus handshake and alert messages produced meanwhile. */
 #define TLS_OUT_MAX_BYTES (2 * ASPEN_PEER_WRITE_BATCH_BYTES + 64 * 1024)
@@ -169,12 +172,7 @@ static const struct net_transport_ops tt_ops;
 /* The first 8 bytes of a key in hex: enough to tell peers apart in a log. */
 static void key_hex(const uint8_t pk[NET_KEY_BYTES], char out[17])
 {
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 8; i++) {
-        out[2 * i] = digits[pk[i] >> 4];
-        out[2 * i + 1] = digits[pk[i] & 15];
-    }
-    out[16] = '\0';
+    hash_to_hex(pk, 8, out);
 }
 
 static int parse_addr(const char *host, uint16_t port, struct sockaddr_storage *out)
@@ -207,23 +205,14 @@ static void handle_closed(struct tt *tt);
  * Peers
  * ------------------------------------------------------------------------------------- */
 
+static const uint8_t *peer_key_at(const void *arr, size_t i)
+{
+    return ((struct peer *const *)arr)[i]->pk;
+}
+
 static size_t peer_search(const struct tt *tt, const uint8_t pk[NET_KEY_BYTES], bool *found)
 {
-    size_t lo = 0, hi = tt->n_peers;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = memcmp(tt->peers[mid]->pk, pk, NET_KEY_BYTES);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = false;
-    return lo;
+    return net_key_search(tt->peers, tt->n_peers, peer_key_at, pk, found);
 }
 
 static struct peer *peer_find(const struct tt *tt, const uint8_t pk[NET_KEY_BYTES])
@@ -416,13 +405,11 @@ static void conn_flush(struct conn *conn)
     conn->write_req.data = conn;
     int rc = uv_write(&conn->write_req, (uv_stream_t *)&conn->tcp, &b, 1, on_write);
     if (rc < 0) {
-        /* No callback will come: account for the batch here. */
+        /* No callback will come. The batch's bytes leave the queue in chan_lost (via
+         * conn_close), with the rest of what this connection had encrypted. */
         conn->is_writing = false;
         mem_free(conn->wbuf);
         conn->wbuf = NULL;
-        if (conn->chan)
-            conn->chan->queued_bytes -= conn->write_frame_bytes;
-        conn->write_frame_bytes = conn->write_frames = 0;
         conn_close(conn, rc, "write failed");
     }
 }
@@ -782,6 +769,15 @@ static void on_backoff(uv_timer_t *t)
     chan_connect(c);
 }
 
+/* The peer left the trust registry: nothing more goes to it on this chan. */
+static void chan_forget(struct chan *c)
+{
+    chan_drop_queue(c);
+    uv_timer_stop(&c->timer);
+    c->state = CHAN_IDLE;
+    c->wants_writable = false;
+}
+
 /* The chan's connection is gone (closed, refused, timed out). */
 static void chan_lost(struct chan *c, int err)
 {
@@ -799,10 +795,7 @@ static void chan_lost(struct chan *c, int err)
     if (tt->is_closing)
         return;
     if (!net_keyset_contains(&tt->trust, c->peer->pk)) {
-        /* Removed from the registry: nothing more goes to this peer. */
-        chan_drop_queue(c);
-        c->state = CHAN_IDLE;
-        c->wants_writable = false;
+        chan_forget(c);
         return;
     }
     chan_backoff(c);
@@ -833,13 +826,8 @@ static void trust_sweep(struct tt *tt)
         if (net_keyset_contains(&tt->trust, p->pk))
             continue;
         for (unsigned j = 0; j < ASPEN_PEER_MAX_PROTOCOLS; j++) {
-            struct chan *c = p->chans[j];
-            if (!c)
-                continue;
-            chan_drop_queue(c);
-            uv_timer_stop(&c->timer);
-            c->state = CHAN_IDLE;
-            c->wants_writable = false;
+            if (p->chans[j])
+                chan_forget(p->chans[j]);
         }
     }
 }

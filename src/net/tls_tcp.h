@@ -23,9 +23,9 @@
 /* Opens a transport on loop (borrowed; must outlive it). id is copied; opt may be NULL
  * (all defaults); rng (borrowed; must outlive the transport) draws the backoff jitter.
  * On success *out is filled and must be closed with net_close. Errors: ASPEN_E_INVALID
- * (bad identity or options: a zero min backoff, min > max, a frame limit above
- * ASPEN_PEER_MAX_FRAME_BYTES), ASPEN_E_NOMEM, ASPEN_E_INTERNAL (GnuTLS setup); on failure
- * nothing needs closing. */
+ * (bad identity or options: min backoff > max, a frame limit above
+ * ASPEN_PEER_MAX_FRAME_BYTES; zeros mean the defaults), ASPEN_E_NOMEM, ASPEN_E_INTERNAL (GnuTLS
+ * setup); on failure nothing needs closing. */
 int net_tls_tcp_open(uv_loop_t *loop, const struct net_identity *id, const struct net_options *opt,
                      struct aspen_random *rng, struct net_transport *out);
 

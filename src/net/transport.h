@@ -96,8 +96,9 @@ struct net_transport_ops {
     /* The trust registry. trust_set replaces it (duplicates are allowed, n at most
      * ASPEN_MAX_PEERS, else ASPEN_E_FULL and nothing changes); add and remove edit it.
      * Every connection with a key that is no longer trusted is closed at once and its
-     * queued frames are dropped; handshakes still in progress are refused when they
-     * finish. ASPEN_E_NOMEM leaves the registry as it was. */
+     * queued frames are dropped (an outbound dial to such a key included); an inbound
+     * handshake is checked against the registry when the peer presents its key.
+     * ASPEN_E_NOMEM leaves the registry as it was. */
     int (*trust_set)(void *impl, const uint8_t (*pks)[NET_KEY_BYTES], size_t n);
     int (*trust_add)(void *impl, const uint8_t pk[NET_KEY_BYTES]);
     int (*trust_remove)(void *impl, const uint8_t pk[NET_KEY_BYTES]); /* ASPEN_E_NOT_FOUND */

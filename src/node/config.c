@@ -1465,10 +1465,9 @@ int config_print(const struct node_config *cfg, struct buf *out)
 
 int config_help(struct buf *out)
 {
-    struct node_config *def = mem_alloc(sizeof(*def));
+    struct node_config *def = mem_calloc(1, sizeof(*def));
     if (!def)
         return ASPEN_E_NOMEM;
-    memset(def, 0, sizeof(*def));
     apply_defaults(def);
 
     int rc = buf_printf(
@@ -1534,10 +1533,7 @@ bool config_equal(const struct node_config *a, const struct node_config *b)
         case T_BOOL:
         case T_UINT:
         case T_CHOICE:
-            if (memcmp(fa, fb,
-                       s->type == T_BOOL   ? sizeof(bool)
-                       : s->type == T_UINT ? sizeof(uint64_t)
-                                           : sizeof(unsigned)) != 0)
+            if (memcmp(fa, fb, s->size) != 0)
                 return false;
             break;
         }

@@ -11,6 +11,7 @@
 #include "base/crc32c.h"
 #include "base/hash.h"
 #include "base/hlc.h"
+#include "base/slice.h"
 #include <aspen/error.h>
 
 #include <errno.h>
@@ -73,15 +74,6 @@ static int sodium_ready(void)
 
 /* ---- The format ---- */
 
-static void hex_put(const uint8_t *bytes, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[bytes[i] >> 4];
-        out[2 * i + 1] = digits[bytes[i] & 15];
-    }
-}
-
 static int hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
@@ -109,15 +101,17 @@ void identity_encode(const uint8_t seed[IDENTITY_SEED_BYTES],
 {
     memcpy(out, MAGIC_LINE, MAGIC_LEN);
     memcpy(out + PK_AT, PK_LABEL, sizeof(PK_LABEL) - 1);
-    hex_put(public_key, IDENTITY_PUBLIC_KEY_BYTES, out + PK_HEX_AT);
+    /* hash_to_hex ends each run with a NUL: the line's '\n' is written over it. */
+    hash_to_hex(public_key, IDENTITY_PUBLIC_KEY_BYTES, out + PK_HEX_AT);
     out[SEED_AT - 1] = '\n';
     memcpy(out + SEED_AT, SEED_LABEL, sizeof(SEED_LABEL) - 1);
-    hex_put(seed, IDENTITY_SEED_BYTES, out + SEED_HEX_AT);
+    hash_to_hex(seed, IDENTITY_SEED_BYTES, out + SEED_HEX_AT);
     out[CRC_AT - 1] = '\n';
     memcpy(out + CRC_AT, CRC_LABEL, sizeof(CRC_LABEL) - 1);
     uint32_t crc = crc32c(out, CRC_AT);
-    uint8_t be[4] = {(uint8_t)(crc >> 24), (uint8_t)(crc >> 16), (uint8_t)(crc >> 8), (uint8_t)crc};
-    hex_put(be, 4, out + CRC_HEX_AT);
+    uint8_t be[4];
+    be32_store(be, crc);
+    hash_to_hex(be, 4, out + CRC_HEX_AT);
     out[IDENTITY_FILE_BYTES - 1] = '\n';
 }
 
@@ -158,8 +152,7 @@ int identity_decode(const char *text, size_t len, struct node_identity *out, cha
     uint8_t be[4];
     if (!hex_get(text + CRC_HEX_AT, 4, be))
         return reason(why, whylen, ASPEN_E_MALFORMED, "the crc32c line is not 8 hex digits");
-    uint32_t stored = (uint32_t)be[0] << 24 | (uint32_t)be[1] << 16 | (uint32_t)be[2] << 8 | be[3];
-    if (crc32c(text, CRC_AT) != stored)
+    if (crc32c(text, CRC_AT) != be32_load(be))
         return reason(why, whylen, ASPEN_E_CORRUPT, "checksum mismatch: the file is damaged");
 
     uint8_t pk_stored[IDENTITY_PUBLIC_KEY_BYTES], seed[IDENTITY_SEED_BYTES];

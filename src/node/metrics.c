@@ -388,11 +388,10 @@ static int append_escaped(struct buf *out, const char *s, bool quote)
 
 /* `name{a="x",b="y"}` (or just `name`), with an optional extra le label and suffix. */
 static int append_series_name(struct buf *out, const struct metric_family *f,
-                              const struct metric_series *s, const char *suffix, const double *le,
-                              bool le_inf)
+                              const struct metric_series *s, const char *suffix, const double *le)
 {
     int rc = buf_printf(out, "%s%s", f->name, suffix);
-    bool has_le = le || le_inf;
+    bool has_le = le != NULL;
     if (rc != 0 || (f->label_count == 0 && !has_le))
         return rc;
     rc = buf_append_u8(out, '{');
@@ -406,7 +405,7 @@ static int append_series_name(struct buf *out, const struct metric_family *f,
     if (rc == 0 && has_le) {
         rc = buf_printf(out, "%sle=\"", f->label_count ? "," : "");
         if (rc == 0)
-            rc = le_inf ? buf_printf(out, "+Inf") : append_double(out, *le);
+            rc = append_double(out, *le);
         if (rc == 0)
             rc = buf_append_u8(out, '"');
     }
@@ -417,16 +416,17 @@ static int render_histogram(struct buf *out, const struct metric_family *f,
                             const struct metric_series *s)
 {
     const struct metric_histogram *h = &s->v.histogram;
+    static const double inf = INFINITY; /* the last bucket's le, printed "+Inf" */
     uint64_t cumulative = 0;
     int rc = 0;
     for (uint32_t i = 0; rc == 0 && i <= h->n; i++) {
         cumulative += h->bucket_count[i];
-        rc = append_series_name(out, f, s, "_bucket", i < h->n ? &h->bounds[i] : NULL, i == h->n);
+        rc = append_series_name(out, f, s, "_bucket", i < h->n ? &h->bounds[i] : &inf);
         if (rc == 0)
             rc = buf_printf(out, " %" PRIu64 "\n", cumulative);
     }
     if (rc == 0)
-        rc = append_series_name(out, f, s, "_sum", NULL, false);
+        rc = append_series_name(out, f, s, "_sum", NULL);
     if (rc == 0)
         rc = buf_append_u8(out, ' ');
     if (rc == 0)
@@ -434,7 +434,7 @@ static int render_histogram(struct buf *out, const struct metric_family *f,
     if (rc == 0)
         rc = buf_append_u8(out, '\n');
     if (rc == 0)
-        rc = append_series_name(out, f, s, "_count", NULL, false);
+        rc = append_series_name(out, f, s, "_count", NULL);
     if (rc == 0)
         rc = buf_printf(out, " %" PRIu64 "\n", h->count);
     return rc;
@@ -458,7 +458,7 @@ static int render_family(struct buf *out, const struct metric_family *f)
             rc = render_histogram(out, f, s);
             continue;
         }
-        rc = append_series_name(out, f, s, "", NULL, false);
+        rc = append_series_name(out, f, s, "", NULL);
         if (rc != 0)
             break;
         switch (f->type) {

@@ -16,7 +16,7 @@
 #include "test.h"
 
 #include "base/constants.h"
-#include "base/crc32c.h"
+#include "base/hash.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/rand.h"
@@ -239,8 +239,7 @@ static void on_frame(void *ctx, const uint8_t peer_pk[32], struct slice frame)
     memcpy(rx->last_peer, peer_pk, 32);
     if (rx->stream) {
         size_t len = gen_frame(rx->stream, rx->frames, gen_buf);
-        if (len != frame.len || crc32c(gen_buf, len) != crc32c(frame.ptr, frame.len) ||
-            memcmp(gen_buf, frame.ptr, len) != 0)
+        if (len != frame.len || memcmp(gen_buf, frame.ptr, len) != 0)
             rx->bad++;
     }
     if (rx->tag && (frame.len == 0 || frame.ptr[0] != rx->tag))
@@ -644,8 +643,7 @@ static void test_untrusted_refused(void)
     CHECK_EQ(b.rx[0].frames, 0);
     CHECK_EQ(a.rx[0].up, 0);
     char a_hex[17];
-    for (int i = 0; i < 8; i++)
-        snprintf(a_hex + 2 * i, 3, "%02x", a.id.pk[i]);
+    hash_to_hex(a.id.pk, 8, a_hex);
     CHECK_MSG(log_has_line("peer refused", a_hex, "reason=\"key not in trust registry\""),
               "log:\n%s", log_text);
     /* A send to a key we do not trust never leaves. */
@@ -1058,7 +1056,6 @@ static void test_close_releases_everything(void)
     loop_begin();
     struct node c;
     CHECK_OK(node_open(&c, 3, NULL, 0, 0));
-    CHECK(!c.closed);
     CHECK(node_close(&c));
     CHECK_EQ(mem_outstanding(), before);
     CHECK_EQ(loop_end(), 0);

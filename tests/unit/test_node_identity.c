@@ -96,7 +96,7 @@ static void test_create_then_reload(void)
     CHECK(crypto_sign_detached(sig, NULL, msg, sizeof(msg), b.secret_key) == 0);
     CHECK(crypto_sign_verify_detached(sig, msg, sizeof(msg), a.public_key) == 0);
 
-    /* The file's first lines name the node; its seed is the secret key's first half. */
+    /* The file's first lines name the node. */
     char text[IDENTITY_FILE_BYTES + 1] = {0};
     CHECK_EQ(read_file(key_path, text, IDENTITY_FILE_BYTES), IDENTITY_FILE_BYTES);
     CHECK(strncmp(text, "aspen-identity-v1\npublic-key ", 29) == 0);

@@ -9,9 +9,10 @@
  * the ceiling the storage layer puts on a node, which the whole server can only lower.
  *
  * Phases, on one store in a fresh directory (removed afterwards unless --keep):
- *   1. puts/s with P concurrent proposers (each a thread that submits a one-put job and
- *      waits for it to be durable), for each P of --proposers; also syncs/s (committer
- *      batches/s), mean batch size and p50/p99 latency per put;
+ *   1. puts/s with P concurrent proposers, for each P of --proposers: P puts in flight
+ *      from one event-loop thread (--model loop) or P threads with one put each (--model
+ *      thread); also syncs/s (committer batches/s), mean batch size and p50/p99 latency
+ *      per put;
  *   2. bytes per entry on disk: aspen.mdb's size / entries written, the log kept (nothing
  *      is compacted, so the file holds every log entry AND the MVCC state);
  *   3. load --keys keys with big batches (jobs of --load-batch entries, several in
@@ -97,12 +98,13 @@ static void make_key(char prefix, uint64_t n, size_t bytes, uint8_t *out)
  * hook: "run" from the first run() to the end of the last (encoding into LMDB: raftlog +
  * kv_apply), "commit" from there to the hand-over of the finished batch (mdb_txn_commit:
  * writing the dirty pages and fdatasync), "wake" the time spent completing a batch
- * (waking every waiting proposer). With --completions thread (the default, as the node
- * does it on its event loop) the wake-ups run on a completion thread while the storage
- * thread goes on to the next batch; with --completions storage they run on the storage
- * thread between batches. */
+ * (waking every waiting proposer). In the loop model batches are completed on the loop
+ * thread. In the thread model, with --completions thread (the default, as a node's event
+ * loop would) the wake-ups run on a completion thread while the storage thread goes on
+ * to the next batch; with --completions storage they run on the storage thread between
+ * batches. */
 struct batch_times {
-    atomic_uint_fast64_t batches, run_ns, commit_ns, woken_batches, wake_ns;
+    atomic_uint_fast64_t batches, run_ns, commit_ns, wake_ns;
 };
 
 /* Finished batches handed over by the committer, completed on their own thread. */
@@ -128,7 +130,6 @@ struct node {
     bool in_batch;
     uint64_t first_run, last_run_end;
     struct batch_times times; /* read by the main thread */
-    void *loop_ctx;           /* the event-loop model's state (loop thread only) */
 };
 
 struct entries_job {
@@ -192,13 +193,12 @@ static void job_done(void *ctx, int rc)
     pthread_mutex_unlock(&j->mu);
 }
 
-/* Completes a run of batches and times it. */
-static void complete_timed(struct batch_times *times, struct store_job *batches, uint64_t n)
+/* Completes one or more batches (concatenated) and times it. */
+static void complete_timed(struct batch_times *times, struct store_job *batches)
 {
     uint64_t t0 = wall_ns();
     committer_complete(batches);
     atomic_fetch_add_explicit(&times->wake_ns, wall_ns() - t0, memory_order_relaxed);
-    atomic_fetch_add_explicit(&times->woken_batches, n, memory_order_relaxed);
 }
 
 /* The committer's deliver hook (storage thread): closes the batch's timings, then hands
@@ -217,7 +217,7 @@ static void deliver(void *ctx, struct store_job *batch)
     }
     struct completer *cp = atomic_load_explicit(&nd->completer, memory_order_acquire);
     if (!cp) {
-        complete_timed(&nd->times, batch, 1);
+        complete_timed(&nd->times, batch);
         return;
     }
     pthread_mutex_lock(&cp->mu);
@@ -248,7 +248,7 @@ static void *completer_main(void *arg)
 {
     struct completer *cp = arg;
     for (struct store_job *b; (b = completer_take(cp)) != NULL;)
-        complete_timed(cp->times, b, 1);
+        complete_timed(cp->times, b);
     return NULL;
 }
 
@@ -484,13 +484,16 @@ static void proposers_threads(struct node *nd, uint32_t n, double seconds, size_
     mem_free(ps);
 }
 
-/* The event-loop model, which is how aspen-node proposes: one thread keeps n puts in
- * flight (n clients with one request each). Finished batches come back to it in one
+/* The event-loop model, the way aspen-node is designed to propose: one thread keeps n
+ * puts in flight (n clients with one request each). Finished batches come back to it in one
  * hand-over; it records their latencies and proposes the freed slots' next puts as one
- * job, as the node's loop turns a step's new entries into one storage write. Put k goes
+ * job, as a node's loop turns a step's new entries into one storage write. Put k goes
  * to insertion point k mod n (the thread model's key ranges). */
+struct loop;
+
 struct loop_job {
     struct entries_job j;
+    struct loop *loop; /* borrowed: the model it belongs to */
     uint64_t t0;
     struct loop_job *next_free;
 };
@@ -511,7 +514,7 @@ static void loop_job_done(void *ctx, int rc)
     struct loop_job *lj = ctx; /* called on the loop thread (committer_complete) */
     if (rc)
         die("write job", rc);
-    struct loop *l = (struct loop *)lj->j.node->loop_ctx;
+    struct loop *l = lj->loop;
     uint64_t now = wall_ns();
     for (uint32_t i = 0; i < lj->j.n; i++)
         lats_add(l->lats, now - lj->t0);
@@ -531,6 +534,7 @@ static void loop_propose(struct loop *l, uint32_t k)
         if (!lj)
             die("alloc", ASPEN_E_NOMEM);
         job_init(&lj->j, l->nd, l->n);
+        lj->loop = l;
     }
     lj->t0 = wall_ns();
     job_clear(&lj->j);
@@ -562,13 +566,12 @@ static void proposers_loop(struct node *nd, uint32_t n, bool sequential, double 
                      .value_bytes = value_bytes};
     struct completer *cp = completer_new(&nd->times);
     struct completer *saved = atomic_exchange(&nd->completer, cp);
-    nd->loop_ctx = &l;
     uint64_t end = wall_ns() + (uint64_t)(seconds * 1e9);
     loop_propose(&l, n);
     while (l.outstanding > 0) {
         struct store_job *b = completer_take(cp);
         l.freed = 0;
-        complete_timed(&nd->times, b, 1);
+        complete_timed(&nd->times, b);
         if (wall_ns() < end && l.freed)
             loop_propose(&l, l.freed);
     }
@@ -576,7 +579,6 @@ static void proposers_loop(struct node *nd, uint32_t n, bool sequential, double 
         seq_next = l.seq;
     else
         base_next += l.seq / n + 1;
-    nd->loop_ctx = NULL;
     atomic_store(&nd->completer, saved);
     completer_free(cp);
     while (l.free) {
@@ -594,8 +596,7 @@ static void run_proposers(struct node *nd, uint32_t n, bool loop_model, bool seq
     struct committer_stats c0, c1;
     committer_stats(nd->c, &c0);
     uint64_t b0 = atomic_load(&nd->times.batches), r0 = atomic_load(&nd->times.run_ns),
-             m0 = atomic_load(&nd->times.commit_ns), w0 = atomic_load(&nd->times.wake_ns),
-             k0 = atomic_load(&nd->times.woken_batches);
+             m0 = atomic_load(&nd->times.commit_ns), w0 = atomic_load(&nd->times.wake_ns);
     uint64_t io0 = proc_write_bytes();
     uint64_t t0 = wall_ns();
     struct lats l = {0};
@@ -622,12 +623,12 @@ static void run_proposers(struct node *nd, uint32_t n, bool loop_model, bool seq
                (double)(atomic_load(&nd->times.run_ns) - r0) / nb / 1e3);
         printf("batch_commit_us proposers=%u value=%.1f\n", n,
                (double)(atomic_load(&nd->times.commit_ns) - m0) / nb / 1e3);
-    }
-    double nk = (double)(atomic_load(&nd->times.woken_batches) - k0);
-    if (nk > 0)
         printf("batch_wake_us proposers=%u completions=%s value=%.1f\n", n,
-               nd->completer ? "thread" : "storage",
-               (double)(atomic_load(&nd->times.wake_ns) - w0) / nk / 1e3);
+               loop_model      ? "loop"
+               : nd->completer ? "thread"
+                               : "storage",
+               (double)(atomic_load(&nd->times.wake_ns) - w0) / nb / 1e3);
+    }
     printf("disk_write_bytes_per_put proposers=%u value=%.0f\n", n,
            total ? (double)io / (double)total : 0.0);
     printf("# proposers=%u (%s model): %" PRIu64 " puts in %.2f s, %" PRIu64

@@ -118,7 +118,6 @@ int kv_txn_apply(struct kv_ctx *ctx, const struct kv_txn_req *req, struct kv_txn
 
 /* ---- lease.c ---- */
 
-int kv_lease_exists(struct store_txn *t, int64_t id, bool *exists);
 int kv_lease_grant_apply(struct kv_ctx *ctx, int64_t id, int64_t ttl_ms);
 /* Moves lease id's attached-key count by delta (write.c, as keys attach and detach). */
 int kv_lease_keys_adjust(struct store_txn *t, int64_t id, int delta);

@@ -14,16 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int kv_lease_exists(struct store_txn *t, int64_t id, bool *exists)
-{
-    uint8_t k[8];
-    be64_store(k, (uint64_t)id);
-    struct slice v;
-    int rc = store_get(t, STORE_T_LEASE, slice_make(k, 8), &v);
-    *exists = rc == 0;
-    return rc == ASPEN_E_NOT_FOUND ? 0 : rc;
-}
-
 static int lease_decode(struct slice k, struct slice v, struct kv_lease *out)
 {
     if (k.len != 8 || v.len != KV_LEASE_VAL_LEN || v.ptr[0] != KV_LEASE_FORMAT)
@@ -73,12 +63,12 @@ int kv_lease_keys_adjust(struct store_txn *t, int64_t id, int delta)
 
 int kv_lease_grant_apply(struct kv_ctx *ctx, int64_t id, int64_t ttl_ms)
 {
-    bool exists;
-    int rc = kv_lease_exists(ctx->t, id, &exists);
-    if (rc)
-        return rc;
-    if (exists)
+    struct kv_lease old;
+    int rc = lease_read(ctx->t, id, &old);
+    if (rc == 0)
         return ASPEN_E_EXISTS;
+    if (rc != ASPEN_E_LEASE_NOT_FOUND)
+        return rc;
     uint64_t n;
     if ((rc = store_count(ctx->t, STORE_T_LEASE, &n)))
         return rc;
@@ -178,12 +168,10 @@ static int cmp_kv_key(const void *a, const void *b)
 
 int kv_lease_revoke_apply(struct kv_ctx *ctx, int64_t id)
 {
-    bool exists;
-    int rc = kv_lease_exists(ctx->t, id, &exists);
+    struct kv_lease l;
+    int rc = lease_read(ctx->t, id, &l);
     if (rc)
         return rc;
-    if (!exists)
-        return ASPEN_E_LEASE_NOT_FOUND;
     struct kv_kv *kvs;
     size_t n;
     if ((rc = attached_keys(ctx->t, id, ctx->a, ctx->events != NULL, &kvs, &n)))

@@ -72,6 +72,18 @@ static bool filtered_out(const struct kv_range_req *r, const struct kv_kv *kv)
            (r->min_create_revision && kv->create_revision < r->min_create_revision);
 }
 
+/* Adds kv to a response's byte count unless that would pass
+ * ASPEN_MAX_RANGE_RESPONSE_BYTES (true: it does not fit). The first kv always fits
+ * (constants.h asserts a largest key and value do). */
+static bool response_full(uint64_t *bytes, const struct kv_kv *kv, bool keys_only)
+{
+    uint64_t sz = kv->key.len + (keys_only ? 0 : kv->value.len) + ASPEN_RANGE_KV_OVERHEAD_BYTES;
+    if (*bytes > 0 && *bytes + sz > ASPEN_MAX_RANGE_RESPONSE_BYTES)
+        return true;
+    *bytes += sz;
+    return false;
+}
+
 /* qsort has no context argument; the sort runs inside one apply or read at a time per
  * thread, so a thread-local target is enough. */
 static _Thread_local uint8_t sort_target;
@@ -128,6 +140,10 @@ int kv_range_at(struct store_txn *t, const struct kv_range_req *req, int64_t rev
 
     struct kv_kv *cand = NULL; /* owned: candidates pointing into the store */
     size_t n = 0, cap = 0;
+    /* In key order (!fetch_all) the page is known as it is collected: once it is full
+     * (limit + 1 keys, or the response size), later keys are only counted. */
+    bool is_full = false;
+    uint64_t bytes = 0;
     struct kv_scanner s;
     int rc = kv_scan_open(&s, t, req->key, req->range_end, rev, !req->count_only);
     if (rc)
@@ -146,7 +162,9 @@ int kv_range_at(struct store_txn *t, const struct kv_range_req *req, int64_t rev
             continue;
         /* etcd fetches limit+1 keys (then sorts them, if asked to sort by something
          * other than the key without ASCEND/DESCEND, and cuts): the rest is counted. */
-        if (!fetch_all && req->limit > 0 && n > (uint64_t)req->limit) {
+        if (is_full) {
+            if (req->skip_count && req->limit > 0 && out->count > req->limit)
+                break; /* limit + 1 keys looked at say `more`; the rest is not counted */
             s.need_rec = false;
             continue;
         }
@@ -159,11 +177,16 @@ int kv_range_at(struct store_txn *t, const struct kv_range_req *req, int64_t rev
                            .lease = f.rec.lease};
         if (filters && filtered_out(req, &kv))
             continue;
-        if ((rc = mem_grow(&cand, &cap, n, sizeof(*cand), 16, SIZE_MAX / sizeof(*cand))))
-            goto out;
-        cand[n++] = kv;
-        if (req->skip_count && !fetch_all && req->limit > 0 && n > (uint64_t)req->limit)
-            break; /* limit + 1 keys say `more`; the rest of the range is not counted */
+        if (!fetch_all && response_full(&bytes, &kv, req->keys_only)) {
+            is_full = out->more = true;
+        } else {
+            if ((rc = mem_grow(&cand, &cap, n, sizeof(*cand), 16, SIZE_MAX / sizeof(*cand))))
+                goto out;
+            cand[n++] = kv;
+            is_full = !fetch_all && req->limit > 0 && n > (uint64_t)req->limit;
+        }
+        if (is_full && req->skip_count && req->limit > 0 && out->count > req->limit)
+            break;
     }
     if (order != KV_SORT_NONE && n > 1) {
         sort_target = req->sort_target;
@@ -174,17 +197,12 @@ int kv_range_at(struct store_txn *t, const struct kv_range_req *req, int64_t rev
         n = (size_t)req->limit;
         out->more = true;
     }
-    /* Cut at the response size limit; the first kv always goes (a key and a value fit). */
-    uint64_t bytes = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t sz = cand[i].key.len + (req->keys_only ? 0 : cand[i].value.len) +
-                      ASPEN_RANGE_KV_OVERHEAD_BYTES;
-        if (i > 0 && bytes + sz > ASPEN_MAX_RANGE_RESPONSE_BYTES) {
+    /* A sorted or filtered page is cut at the response size only now. */
+    for (size_t i = 0; fetch_all && i < n; i++) {
+        if (response_full(&bytes, &cand[i], req->keys_only)) {
             n = i;
             out->more = true;
-            break;
         }
-        bytes += sz;
     }
     if (n) {
         out->kvs = arena_alloc(a, n * sizeof(*out->kvs), _Alignof(struct kv_kv));

@@ -114,8 +114,6 @@ static void log_compact(struct disk_log *l, raft_index index)
     memmove(l->v, l->v + drop, (l->n - drop) * sizeof(*l->v));
     l->n -= drop;
     l->first = index + 1;
-    if (l->n == 0)
-        l->first = index + 1;
 }
 
 /* Takes ownership of e's data on success. */

@@ -30,18 +30,9 @@ void heap_release(struct sim_heap *h, void (*free_ptr)(struct sim_event *ev))
 
 int heap_push(struct sim_heap *h, const struct sim_event *ev)
 {
-    if (h->n == h->cap) {
-        if (h->cap >= h->max)
-            return ASPEN_E_FULL;
-        size_t cap = h->cap ? h->cap * 2 : 256;
-        if (cap > h->max)
-            cap = h->max;
-        struct sim_event *v = mem_realloc(h->v, cap * sizeof(*v));
-        if (!v)
-            return ASPEN_E_NOMEM;
-        h->v = v;
-        h->cap = cap;
-    }
+    int rc = mem_grow(&h->v, &h->cap, h->n, sizeof(*h->v), 256, h->max);
+    if (rc)
+        return rc;
     size_t i = h->n++;
     struct sim_event e = *ev;
     e.seq = h->next_seq++;

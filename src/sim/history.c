@@ -34,18 +34,9 @@ void history_release(struct history *h)
 
 int history_add(struct history *h, const struct history_op *op, uint64_t *id)
 {
-    if (h->n == h->cap) {
-        if (h->cap >= h->max)
-            return ASPEN_E_FULL;
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        if (cap > h->max)
-            cap = h->max;
-        struct history_op *v = mem_realloc(h->ops, cap * sizeof(*v));
-        if (!v)
-            return ASPEN_E_NOMEM;
-        h->ops = v;
-        h->cap = cap;
-    }
+    int rc = mem_grow(&h->ops, &h->cap, h->n, sizeof(*h->ops), 64, h->max);
+    if (rc)
+        return rc;
     h->ops[h->n] = *op;
     h->ops[h->n].status = HISTORY_PENDING;
     *id = h->n++;

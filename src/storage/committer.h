@@ -11,9 +11,9 @@
  *
  * Completions: by default each done() runs on the storage thread right after the commit.
  * With a `deliver` hook, the storage thread instead hands the whole finished batch over
- * in one call (the node passes it to its event loop with one wake-up, a benchmark to a
- * completion thread) and goes straight on to the next batch: waking N waiters then
- * overlaps the next batch's writes and sync instead of delaying them.
+ * in one call (meant for the node, to pass it to its event loop with one wake-up; bench_kv passes
+ * it to a completion thread) and goes straight on to the next batch: waking N waiters then overlaps
+ * the next batch's writes and sync instead of delaying them.
  *
  * Failure is per batch, because the batch is one transaction: if any job's run() fails
  * or the commit fails, the transaction is aborted and every job of the batch is done with

@@ -274,17 +274,14 @@ static int lmdb_commit(struct store_txn *tx, bool sync)
     /* LMDB always syncs a write commit: skipping it (MDB_NOSYNC) risks corrupting the
      * file on power loss, not only losing the last transactions. */
     (void)sync;
-    spares_close(t);
-    if (!t->is_write) {
-        mdb_txn_abort(t->txn);
-        txn_end(t);
-        return 0;
-    }
-    if (t->failed_rc) {
+    if (!t->is_write || t->failed_rc) {
+        /* A read transaction has nothing to commit (its failed_rc stays 0); a broken
+         * write transaction reports its first failure. */
         int failed = t->failed_rc;
         lmdb_abort(tx);
         return failed;
     }
+    spares_close(t);
     int rc = mdb_txn_commit(t->txn); /* frees the LMDB transaction even on failure */
     if (rc == 0) {
         pthread_mutex_lock(&s->mu);

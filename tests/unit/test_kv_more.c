@@ -782,6 +782,7 @@ static void test_limits(void)
         be64_store(key, id);
         v[0] = KV_LEASE_FORMAT;
         be64_store(v + 1, 5000);
+        be64_store(v + 9, 0); /* no keys attached */
         CHECK_OK(store_put(t, STORE_T_LEASE, slice_make(key, 8), slice_make(v, sizeof(v))));
     }
     CHECK_OK(store_commit(t, true));

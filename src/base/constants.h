@@ -64,6 +64,17 @@
 #define ASPEN_MAX_LEASES         (1u << 20)
 #define ASPEN_MAX_KEYS_PER_LEASE (1u << 20)
 
+/* The cluster registry (kv/cluster.h). Member records: every member plus nodes being
+ * added or removed. Names and addresses are short strings; client URLs a comma list.
+ * Join credentials are few (an admin makes one per joining node); expired ones are
+ * dropped a few at a time by later CRED_ADD entries, so no entry does unbounded work. */
+#define ASPEN_MAX_MEMBER_RECORDS    (2 * ASPEN_MAX_MEMBERS)
+#define ASPEN_MAX_MEMBER_NAME_BYTES 64
+#define ASPEN_MAX_MEMBER_ADDR_BYTES 300
+#define ASPEN_MAX_MEMBER_URLS_BYTES 1024
+#define ASPEN_MAX_JOIN_CREDENTIALS  1024
+#define ASPEN_CREDENTIAL_GC_PER_ADD 16
+
 /* Watches per node, and events queued per watcher: a watcher whose queue cannot take a
  * whole revision falls behind ("unsynced") and is caught up later from history (etcd's
  * unsynced watchers) instead of growing its queue; if that history is compacted away
@@ -92,6 +103,18 @@
 
 /* Client connections per node (original: MAX_CONCURRENT_CONNECTIONS=500). */
 #define ASPEN_MAX_CLIENT_CONNECTIONS 500
+
+/* The node's HTTP/1.1 endpoint (health, metrics, admin and KV API; src/node/http.h).
+ * Header block: 16 KiB like nginx's large_client_header_buffers; a body holds any
+ * request (a value of ASPEN_MAX_VALUE_BYTES plus room for its encoding). A connection
+ * that has not sent a whole request within the read timeout, or idles past the idle
+ * timeout, is closed (slow-loris). Connections share ASPEN_MAX_CLIENT_CONNECTIONS. */
+#define ASPEN_HTTP_MAX_HEADER_BYTES (16 * ASPEN_KIB)
+#define ASPEN_HTTP_MAX_HEADERS      64
+#define ASPEN_HTTP_MAX_BODY_BYTES   (ASPEN_MAX_REQUEST_BYTES + 64 * ASPEN_KIB)
+#define ASPEN_HTTP_READ_TIMEOUT_MS  10000
+#define ASPEN_HTTP_IDLE_TIMEOUT_MS  120000
+#define ASPEN_HTTP_MAX_RESPONSE_BYTES ASPEN_MAX_RPC_MESSAGE_BYTES
 
 /* Known peers in the trust registry (original: MAX_PEERS=1000). */
 #define ASPEN_MAX_PEERS 1000

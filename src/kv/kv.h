@@ -32,6 +32,7 @@
 #include "base/buf.h"
 #include "base/mem.h"
 #include "base/slice.h"
+#include "kv/cluster.h"
 #include "raft/raft.h"
 #include "storage/store.h"
 
@@ -152,6 +153,12 @@ enum kv_cmd_kind {
     KV_CMD_LEASE_GRANT = 6,
     KV_CMD_LEASE_REVOKE = 7, /* by a client, or by the leader on expiry */
     KV_CMD_NOOP = 8,         /* carries nothing; advances the applied index */
+    /* The cluster registry (kv/cluster.h); none of these moves the revision. */
+    KV_CMD_CLUSTER_INIT = 9,    /* set the cluster id once (ASPEN_E_EXISTS after) */
+    KV_CMD_MEMBER_SET = 10,     /* add or update a member record */
+    KV_CMD_MEMBER_REMOVE = 11,  /* drop a member record (ASPEN_E_NOT_FOUND) */
+    KV_CMD_CRED_ADD = 12,       /* store a join credential's hash */
+    KV_CMD_MEMBER_JOIN = 13,    /* credential check (+ consume) and member record */
 };
 
 struct kv_cmd {
@@ -170,6 +177,22 @@ struct kv_cmd {
         struct {
             int64_t id;
         } lease_revoke;
+        struct {
+            uint64_t cluster_id; /* != 0 */
+        } cluster_init;
+        struct kv_member member_set;
+        struct {
+            raft_id id;
+        } member_remove;
+        struct {
+            struct kv_credential cred;
+            int64_t now_ms; /* the leader's clock: expired credentials are dropped */
+        } cred_add;
+        struct {
+            uint8_t hash[KV_CLUSTER_HASH_BYTES]; /* BLAKE3 of the presented secret */
+            int64_t now_ms;                      /* the leader's clock, for the expiry */
+            struct kv_member member;
+        } member_join;
     } u;
 };
 
@@ -239,7 +262,9 @@ struct kv_result {
     /* 0, or the reason this command changed nothing (the entry is still applied, on every
      * replica alike): ASPEN_E_LEASE_NOT_FOUND, ASPEN_E_NOT_FOUND (ignore_value on an
      * absent key), ASPEN_E_COMPACTED / ASPEN_E_FUTURE_REV (compact), ASPEN_E_EXISTS (lease
-     * id taken), ASPEN_E_DUPLICATE_KEY, ASPEN_E_MALFORMED (undecodable entry data). */
+     * id taken), ASPEN_E_DUPLICATE_KEY, ASPEN_E_MALFORMED (undecodable entry data),
+     * ASPEN_E_LIMIT (a table bound), ASPEN_E_PERMISSION (MEMBER_JOIN with an unknown or
+     * expired credential). */
     int rc;
     uint8_t kind;     /* enum kv_cmd_kind, 0 for non-command entries */
     int64_t revision; /* the store's revision after this entry */

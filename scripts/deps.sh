@@ -26,6 +26,7 @@ packages=(
   libsodium-dev       # Ed25519 node identities (src/node/identity.c)
   libgnutls28-dev     # TLS 1.3 with raw public keys for the peer transport (src/net)
   libyaml-dev         # aspen-node's config file (YAML, keys named like etcd's flags)
+  curl                # scripts/local-cluster talks to the nodes' HTTP endpoint
 )
 
 missing=()

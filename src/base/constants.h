@@ -116,6 +116,27 @@
 #define ASPEN_HTTP_IDLE_TIMEOUT_MS  120000
 #define ASPEN_HTTP_MAX_RESPONSE_BYTES ASPEN_MAX_RPC_MESSAGE_BYTES
 
+/* Client requests waiting for the log on one node (proposals, and linearizable reads
+ * separately): beyond this the node answers BUSY instead of queueing without bound. */
+#define ASPEN_NODE_MAX_PENDING 16384
+
+/* How long a client write or linearizable read may wait for Raft before it is answered
+ * with a timeout (outcome unknown for a write), like etcd's request timeout. */
+#define ASPEN_NODE_REQUEST_TIMEOUT_MS 10000
+
+/* Joining: the new node tries the ticket's members, follows at most this many redirects
+ * to the leader, and gives up after the timeout (waiting out elections meanwhile). */
+#define ASPEN_JOIN_TIMEOUT_MS       60000
+#define ASPEN_JOIN_MAX_REDIRECTS    3
+#define ASPEN_JOIN_IO_TIMEOUT_MS    5000
+#define ASPEN_JOIN_CREDENTIAL_BYTES 24 /* random bytes; shown as 48 hex digits */
+/* A credential's default lifetime when the admin gives none: one hour. */
+#define ASPEN_JOIN_CREDENTIAL_TTL_MS (3600 * 1000)
+
+/* Graceful shutdown: how long each phase may take before the next one starts anyway. */
+#define ASPEN_SHUTDOWN_TRANSFER_MS 3000
+#define ASPEN_SHUTDOWN_DRAIN_MS    5000
+
 /* Known peers in the trust registry (original: MAX_PEERS=1000). */
 #define ASPEN_MAX_PEERS 1000
 

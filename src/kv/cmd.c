@@ -32,9 +32,10 @@
  * Limits: keys 1..ASPEN_MAX_KEY_BYTES, range ends up to the same, values up to
  * ASPEN_MAX_VALUE_BYTES, a whole command up to ASPEN_MAX_REQUEST_BYTES, txn nesting up to
  * ASPEN_MAX_TXN_DEPTH levels and ASPEN_MAX_TXN_OPS operations (and as many compares) in
- * all levels together; registry ids != 0, member strings and times as kv_member_check and
- * kv_credential_check (kv/cluster.c) say, now_ms >= 0. The decoder checks every count against both
- * its limit and the bytes left before allocating, so hostile input cannot make it allocate much.
+ * all levels together; registry ids != 0, member strings and times as kv_member_check
+ * and kv_credential_check (kv/cluster.c) say, now_ms >= 0. The decoder checks every count
+ * against both its limit and the bytes left before allocating, so hostile input cannot
+ * make it allocate much.
  */
 #include "kv/internal.h"
 

@@ -261,10 +261,12 @@ struct kv_txn_result {
 struct kv_result {
     /* 0, or the reason this command changed nothing (the entry is still applied, on every
      * replica alike): ASPEN_E_LEASE_NOT_FOUND, ASPEN_E_NOT_FOUND (ignore_value on an
-     * absent key), ASPEN_E_COMPACTED / ASPEN_E_FUTURE_REV (compact), ASPEN_E_EXISTS (lease
-     * id taken), ASPEN_E_DUPLICATE_KEY, ASPEN_E_MALFORMED (undecodable entry data),
-     * ASPEN_E_LIMIT (a table bound), ASPEN_E_PERMISSION (MEMBER_JOIN with an unknown or
-     * expired credential). */
+     * absent key, MEMBER_REMOVE of an absent member), ASPEN_E_COMPACTED /
+     * ASPEN_E_FUTURE_REV (compact), ASPEN_E_EXISTS (lease id taken; cluster id already
+     * set, member id recorded with another key, credential hash stored: kv/cluster.h),
+     * ASPEN_E_DUPLICATE_KEY, ASPEN_E_MALFORMED (undecodable entry data), ASPEN_E_LIMIT (a
+     * table bound), ASPEN_E_PERMISSION (MEMBER_JOIN with an unknown or expired
+     * credential). */
     int rc;
     uint8_t kind;     /* enum kv_cmd_kind, 0 for non-command entries */
     int64_t revision; /* the store's revision after this entry */

@@ -6,7 +6,9 @@
  *
  * A command that is refused (res->rc) is refused before it writes anything — every
  * check runs first — so the entry still applies (the applied index moves) with no other
- * effect, identically on every replica.
+ * effect, identically on every replica. Commands that write without moving the revision
+ * (the cluster registry) flag their first write in ctx.wrote_unversioned, so the same
+ * rule is asserted for them.
  */
 #include "kv/internal.h"
 
@@ -19,7 +21,7 @@ static bool is_refusal(int rc)
 {
     return rc == ASPEN_E_LEASE_NOT_FOUND || rc == ASPEN_E_NOT_FOUND || rc == ASPEN_E_COMPACTED ||
            rc == ASPEN_E_FUTURE_REV || rc == ASPEN_E_EXISTS || rc == ASPEN_E_DUPLICATE_KEY ||
-           rc == ASPEN_E_LIMIT;
+           rc == ASPEN_E_LIMIT || rc == ASPEN_E_PERMISSION;
 }
 
 static int dispatch(struct kv_ctx *ctx, const struct kv_cmd *cmd, struct kv_result *res)
@@ -43,6 +45,17 @@ static int dispatch(struct kv_ctx *ctx, const struct kv_cmd *cmd, struct kv_resu
         return kv_lease_revoke_apply(ctx, cmd->u.lease_revoke.id);
     case KV_CMD_NOOP:
         return 0;
+    case KV_CMD_CLUSTER_INIT:
+        return kv_cluster_init_apply(ctx, cmd->u.cluster_init.cluster_id);
+    case KV_CMD_MEMBER_SET:
+        return kv_member_set_apply(ctx, &cmd->u.member_set);
+    case KV_CMD_MEMBER_REMOVE:
+        return kv_member_remove_apply(ctx, cmd->u.member_remove.id);
+    case KV_CMD_CRED_ADD:
+        return kv_cred_add_apply(ctx, &cmd->u.cred_add.cred, cmd->u.cred_add.now_ms);
+    case KV_CMD_MEMBER_JOIN:
+        return kv_member_join_apply(ctx, cmd->u.member_join.hash, cmd->u.member_join.now_ms,
+                                    &cmd->u.member_join.member);
     default:
         ASPEN_UNREACHABLE(); /* kv_cmd_decode accepts known kinds only */
     }
@@ -95,7 +108,8 @@ int kv_apply(struct store_txn *t, const struct raft_entry *e, struct arena *a,
             res->kind = cmd.kind;
             rc = dispatch(&ctx, &cmd, res);
             if (is_refusal(rc)) {
-                ASPEN_ASSERT(!ctx.wrote); /* every check runs before the first write */
+                /* every check runs before the first write */
+                ASPEN_ASSERT(!ctx.wrote && !ctx.wrote_unversioned);
                 res->rc = rc;
                 rc = 0;
                 int kind = res->kind;

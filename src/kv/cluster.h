@@ -20,6 +20,24 @@
  * again (same id and public key already recorded) succeeds without consuming anything,
  * so a joiner that lost the answer may retry.
  *
+ * The commands' outcomes (kv_result.rc; every refusal writes nothing, the entry still
+ * advances the applied index):
+ *   CLUSTER_INIT  ASPEN_E_EXISTS once a cluster id is set (even to the same value).
+ *   MEMBER_SET    upsert; ASPEN_E_EXISTS if the id is recorded with another pk,
+ *                 ASPEN_E_LIMIT for a new record beyond ASPEN_MAX_MEMBER_RECORDS.
+ *   MEMBER_REMOVE ASPEN_E_NOT_FOUND if there is no record.
+ *   CRED_ADD      first drops up to ASPEN_CREDENTIAL_GC_PER_ADD expired credentials (the
+ *                 first in key order; expired = expires_ms != 0 && expires_ms <= now_ms),
+ *                 then stores the new one. ASPEN_E_EXISTS if a credential with that hash
+ *                 is stored (expired or not), ASPEN_E_LIMIT if ASPEN_MAX_JOIN_CREDENTIALS
+ *                 would still be stored after the GC; a refused add drops nothing.
+ *   MEMBER_JOIN   id recorded with the same pk: success, the record takes the request's
+ *                 name and addresses, no credential is needed or consumed. Id recorded
+ *                 with another pk: ASPEN_E_EXISTS. Otherwise ASPEN_E_PERMISSION unless the
+ *                 credential exists and now_ms < expires_ms (or expires_ms == 0), then
+ *                 ASPEN_E_LIMIT if the registry is full; on success a single-use
+ *                 credential is deleted and the record written.
+ *
  * Layout of STORE_T_CLUSTER (integers big-endian):
  *   "m" ++ be64 id     -> u8 format (1) ++ pk[32] ++ be16 len ++ name ++ be16 len ++
  *                         peer_addr ++ be16 len ++ client_urls
@@ -44,8 +62,11 @@
 /* One member's metadata. Strings are not NUL-terminated slices: name 1..
  * ASPEN_MAX_MEMBER_NAME_BYTES printable ASCII (0x21..0x7e); peer_addr 1..
  * ASPEN_MAX_MEMBER_ADDR_BYTES ("host:port"); client_urls 0..ASPEN_MAX_MEMBER_URLS_BYTES
- * (comma-separated URLs). The encoders and apply check these limits (ASPEN_E_INVALID /
- * ASPEN_E_TOO_LARGE), not the syntax of addresses (the node's config parser does). */
+ * (comma-separated URLs). kv_cmd_encode refuses anything else (ASPEN_E_INVALID /
+ * ASPEN_E_TOO_LARGE) and kv_cmd_decode too (ASPEN_E_MALFORMED / ASPEN_E_TOO_LARGE), so
+ * apply only sees valid members; a stored record breaking these rules is
+ * ASPEN_E_CORRUPT. The syntax of addresses is not checked here (the node's config parser
+ * does). */
 struct kv_member {
     raft_id id; /* != 0; hlc_node_id_from_key(pk) — checked by the node, not here */
     uint8_t pk[KV_CLUSTER_PK_BYTES];
@@ -56,9 +77,9 @@ struct kv_member {
 
 struct kv_credential {
     uint8_t hash[KV_CLUSTER_HASH_BYTES]; /* BLAKE3 of the secret */
-    int64_t expires_ms;                  /* unix ms; 0: never */
+    int64_t expires_ms;                  /* unix ms, >= 0; 0: never */
     bool single_use;
-    int64_t created_ms;
+    int64_t created_ms; /* unix ms, >= 0; informational (the registry never reads it) */
 };
 
 /* ---- reads (any transaction) ---- */
@@ -69,14 +90,17 @@ int kv_cluster_id(struct store_txn *t, uint64_t *id);
 /* The member record of id (slices allocated in a). ASPEN_E_NOT_FOUND, ASPEN_E_CORRUPT. */
 int kv_member_get(struct store_txn *t, raft_id id, struct arena *a, struct kv_member *out);
 
-/* Every member record in id order, allocated in a. */
+/* Every member record in id order, allocated in a (*out NULL and *n 0 when there is
+ * none). ASPEN_E_CORRUPT, ASPEN_E_NOMEM. */
 int kv_member_list(struct store_txn *t, struct arena *a, struct kv_member **out, size_t *n);
 
-/* The credential with this hash (expired ones too, until removed). ASPEN_E_NOT_FOUND. */
+/* The credential with this hash (expired ones too, until removed). ASPEN_E_NOT_FOUND,
+ * ASPEN_E_CORRUPT. */
 int kv_credential_get(struct store_txn *t, const uint8_t hash[KV_CLUSTER_HASH_BYTES],
                       struct kv_credential *out);
 
-/* Number of stored credentials. */
+/* Number of stored credentials, expired ones included (a walk over them: at most
+ * ASPEN_MAX_JOIN_CREDENTIALS records). */
 int kv_credential_count(struct store_txn *t, uint64_t *n);
 
 #endif /* ASPEN_KV_CLUSTER_H */

@@ -19,15 +19,25 @@
  *         ++ var n ++ op*n                    zz max_create
  *   op  = u8 kind (1 range, 2 put, 3 del, 4 txn) ++ that body
  *   cmp = u8 result ++ u8 target ++ bytes key ++ bytes end ++ (bytes value | zz number)
+ * The cluster registry (kv/cluster.h; u8[32] = 32 raw bytes):
+ *   CLUSTER_INIT  = var cluster_id
+ *   MEMBER_SET    = member
+ *   MEMBER_REMOVE = var id
+ *   CRED_ADD      = u8[32] hash ++ zz expires_ms ++ u8 flags (1 single_use) ++ zz created_ms
+ *                   ++ zz now_ms
+ *   MEMBER_JOIN   = u8[32] hash ++ zz now_ms ++ member
+ *   member        = var id ++ u8[32] pk ++ bytes name ++ bytes peer_addr ++ bytes client_urls
  * Nothing may follow the body.
  *
  * Limits: keys 1..ASPEN_MAX_KEY_BYTES, range ends up to the same, values up to
  * ASPEN_MAX_VALUE_BYTES, a whole command up to ASPEN_MAX_REQUEST_BYTES, txn nesting up to
  * ASPEN_MAX_TXN_DEPTH levels and ASPEN_MAX_TXN_OPS operations (and as many compares) in
- * all levels together. The decoder checks every count against both its limit and the
- * bytes left before allocating, so hostile input cannot make it allocate much.
+ * all levels together; registry ids != 0, member strings and times as kv_member_check
+ * and kv_credential_check (kv/cluster.c) say, now_ms >= 0. The decoder checks every count
+ * against both its limit and the bytes left before allocating, so hostile input cannot
+ * make it allocate much.
  */
-#include "kv/kv.h"
+#include "kv/internal.h"
 
 #include "base/assert.h"
 #include "base/constants.h"
@@ -42,6 +52,7 @@
 #define DEL_PREV_KV      0x01u
 #define RANGE_KEYS_ONLY  0x01u
 #define RANGE_COUNT_ONLY 0x02u
+#define CRED_SINGLE_USE  0x01u
 
 struct budget {
     uint32_t ops;
@@ -179,6 +190,20 @@ static int check_cmd(const struct kv_cmd *c)
     case KV_CMD_COMPACT_STEP:
     case KV_CMD_NOOP:
         return 0;
+    case KV_CMD_CLUSTER_INIT:
+        return c->u.cluster_init.cluster_id != 0 ? 0 : ASPEN_E_INVALID;
+    case KV_CMD_MEMBER_SET:
+        return kv_member_check(&c->u.member_set);
+    case KV_CMD_MEMBER_REMOVE:
+        return c->u.member_remove.id != 0 ? 0 : ASPEN_E_INVALID;
+    case KV_CMD_CRED_ADD:
+        if (c->u.cred_add.now_ms < 0)
+            return ASPEN_E_INVALID;
+        return kv_credential_check(&c->u.cred_add.cred);
+    case KV_CMD_MEMBER_JOIN:
+        if (c->u.member_join.now_ms < 0)
+            return ASPEN_E_INVALID;
+        return kv_member_check(&c->u.member_join.member);
     default:
         return ASPEN_E_INVALID;
     }
@@ -317,6 +342,34 @@ static int enc_txn(struct buf *o, const struct kv_txn_req *t)
     return rc;
 }
 
+static int enc_member(struct buf *o, const struct kv_member *m)
+{
+    int rc = put_var(o, m->id);
+    if (!rc)
+        rc = buf_append(o, m->pk, KV_CLUSTER_PK_BYTES);
+    if (!rc)
+        rc = put_bytes(o, m->name);
+    if (!rc)
+        rc = put_bytes(o, m->peer_addr);
+    if (!rc)
+        rc = put_bytes(o, m->client_urls);
+    return rc;
+}
+
+static int enc_cred_add(struct buf *o, const struct kv_credential *c, int64_t now_ms)
+{
+    int rc = buf_append(o, c->hash, KV_CLUSTER_HASH_BYTES);
+    if (!rc)
+        rc = put_zz(o, c->expires_ms);
+    if (!rc)
+        rc = buf_append_u8(o, c->single_use ? CRED_SINGLE_USE : 0);
+    if (!rc)
+        rc = put_zz(o, c->created_ms);
+    if (!rc)
+        rc = put_zz(o, now_ms);
+    return rc;
+}
+
 int kv_cmd_encode(const struct kv_cmd *cmd, struct buf *out)
 {
     int rc = check_cmd(cmd);
@@ -347,6 +400,25 @@ int kv_cmd_encode(const struct kv_cmd *cmd, struct buf *out)
         break;
     case KV_CMD_LEASE_REVOKE:
         rc = put_zz(out, cmd->u.lease_revoke.id);
+        break;
+    case KV_CMD_CLUSTER_INIT:
+        rc = put_var(out, cmd->u.cluster_init.cluster_id);
+        break;
+    case KV_CMD_MEMBER_SET:
+        rc = enc_member(out, &cmd->u.member_set);
+        break;
+    case KV_CMD_MEMBER_REMOVE:
+        rc = put_var(out, cmd->u.member_remove.id);
+        break;
+    case KV_CMD_CRED_ADD:
+        rc = enc_cred_add(out, &cmd->u.cred_add.cred, cmd->u.cred_add.now_ms);
+        break;
+    case KV_CMD_MEMBER_JOIN:
+        rc = buf_append(out, cmd->u.member_join.hash, KV_CLUSTER_HASH_BYTES);
+        if (!rc)
+            rc = put_zz(out, cmd->u.member_join.now_ms);
+        if (!rc)
+            rc = enc_member(out, &cmd->u.member_join.member);
         break;
     default:
         break;
@@ -570,6 +642,47 @@ static int dec_txn(struct reader *r, struct arena *a, unsigned depth, struct bud
     return dec_ops(r, a, depth, b, &t->failure, &t->n_failure);
 }
 
+/* n raw bytes into out. */
+static int get_raw(struct reader *r, uint8_t *out, size_t n)
+{
+    struct slice s;
+    int rc = reader_bytes(r, n, &s);
+    if (!rc)
+        memcpy(out, s.ptr, n);
+    return rc;
+}
+
+static int dec_member(struct reader *r, struct kv_member *m)
+{
+    int rc = get_var(r, &m->id);
+    if (!rc)
+        rc = get_raw(r, m->pk, KV_CLUSTER_PK_BYTES);
+    if (!rc)
+        rc = get_bytes(r, ASPEN_MAX_MEMBER_NAME_BYTES, &m->name);
+    if (!rc)
+        rc = get_bytes(r, ASPEN_MAX_MEMBER_ADDR_BYTES, &m->peer_addr);
+    if (!rc)
+        rc = get_bytes(r, ASPEN_MAX_MEMBER_URLS_BYTES, &m->client_urls);
+    return rc;
+}
+
+static int dec_cred_add(struct reader *r, struct kv_credential *c, int64_t *now_ms)
+{
+    uint8_t f;
+    int rc = get_raw(r, c->hash, KV_CLUSTER_HASH_BYTES);
+    if (!rc)
+        rc = get_zz(r, &c->expires_ms);
+    if (!rc)
+        rc = reader_u8(r, &f);
+    if (rc)
+        return rc;
+    if (f & ~CRED_SINGLE_USE)
+        return ASPEN_E_MALFORMED;
+    c->single_use = f & CRED_SINGLE_USE;
+    rc = get_zz(r, &c->created_ms);
+    return rc ? rc : get_zz(r, now_ms);
+}
+
 int kv_cmd_decode(struct slice data, struct arena *a, struct kv_cmd *cmd)
 {
     memset(cmd, 0, sizeof(*cmd));
@@ -609,6 +722,25 @@ int kv_cmd_decode(struct slice data, struct arena *a, struct kv_cmd *cmd)
         break;
     case KV_CMD_COMPACT_STEP:
     case KV_CMD_NOOP:
+        break;
+    case KV_CMD_CLUSTER_INIT:
+        rc = get_var(&r, &cmd->u.cluster_init.cluster_id);
+        break;
+    case KV_CMD_MEMBER_SET:
+        rc = dec_member(&r, &cmd->u.member_set);
+        break;
+    case KV_CMD_MEMBER_REMOVE:
+        rc = get_var(&r, &cmd->u.member_remove.id);
+        break;
+    case KV_CMD_CRED_ADD:
+        rc = dec_cred_add(&r, &cmd->u.cred_add.cred, &cmd->u.cred_add.now_ms);
+        break;
+    case KV_CMD_MEMBER_JOIN:
+        rc = get_raw(&r, cmd->u.member_join.hash, KV_CLUSTER_HASH_BYTES);
+        if (!rc)
+            rc = get_zz(&r, &cmd->u.member_join.now_ms);
+        if (!rc)
+            rc = dec_member(&r, &cmd->u.member_join.member);
         break;
     default:
         rc = ASPEN_E_MALFORMED;

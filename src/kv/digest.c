@@ -1,6 +1,6 @@
 /*
  * kv_digest: one BLAKE3 hash over the whole state machine — KV_REV, KV_INDEX, LEASE,
- * LEASE_KEY in full and the "kv." meta records — so replicas, backends and replays can
+ * LEASE_KEY, CLUSTER in full and the "kv." meta records — so replicas, backends and replays can
  * be compared byte for byte (the differential test, the simulator). Each record is
  * hashed as u8 table ++ be32 key length ++ key ++ be32 value length ++ value, so no two
  * different states produce the same byte stream.
@@ -41,7 +41,7 @@ static int hash_table(struct store_txn *t, struct hash_state *h, enum store_tabl
 int kv_digest(struct store_txn *t, uint8_t out[32])
 {
     static const enum store_table tables[] = {STORE_T_KV_REV, STORE_T_KV_INDEX, STORE_T_LEASE,
-                                              STORE_T_LEASE_KEY};
+                                              STORE_T_LEASE_KEY, STORE_T_CLUSTER};
     struct hash_state h;
     hash_init_derive(&h, "aspen 2026 kv state digest v1");
     int rc = 0;

@@ -20,7 +20,10 @@ struct kv_ctx {
     int64_t new_rev;          /* rev + 1: the revision of this command's changes */
     uint32_t sub;             /* next sub position within new_rev */
     bool wrote;               /* something was written at new_rev */
-    struct buf scratch;       /* owned: encodes one revision record at a time */
+    /* Something outside the revision history was written (the cluster registry, which
+     * never moves the revision): apply.c asserts that a refusal comes before this too. */
+    bool wrote_unversioned;
+    struct buf scratch; /* owned: encodes one revision record at a time */
 };
 
 /* ---- meta.c ---- */
@@ -129,5 +132,25 @@ int kv_compact_apply(struct kv_ctx *ctx, int64_t rev);
 /* One cleanup step examining at most max revision records (apply uses
  * ASPEN_COMPACT_BATCH_REVISIONS; tests pass small numbers). */
 int kv_compact_step(struct store_txn *t, size_t max);
+
+/* ---- cluster.c ---- */
+
+/* The rules a member or credential must keep, shared by the command codec (cmd.c, both
+ * directions) and the record decoders (a stored record breaking them is corrupt):
+ * ASPEN_E_INVALID (id 0, empty name or address, a byte outside 0x21..0x7e, a negative
+ * time) or ASPEN_E_TOO_LARGE (a string over its limit). */
+int kv_member_check(const struct kv_member *m);
+int kv_credential_check(const struct kv_credential *c);
+
+/* The five registry commands (kv/cluster.h). None moves the revision (ctx->wrote stays
+ * false); each sets ctx->wrote_unversioned before its first write, after every check, so a
+ * refusal (ASPEN_E_EXISTS, ASPEN_E_NOT_FOUND, ASPEN_E_LIMIT, ASPEN_E_PERMISSION) writes
+ * nothing. The command was validated by kv_cmd_decode. */
+int kv_cluster_init_apply(struct kv_ctx *ctx, uint64_t cluster_id);
+int kv_member_set_apply(struct kv_ctx *ctx, const struct kv_member *m);
+int kv_member_remove_apply(struct kv_ctx *ctx, raft_id id);
+int kv_cred_add_apply(struct kv_ctx *ctx, const struct kv_credential *c, int64_t now_ms);
+int kv_member_join_apply(struct kv_ctx *ctx, const uint8_t hash[KV_CLUSTER_HASH_BYTES],
+                         int64_t now_ms, const struct kv_member *m);
 
 #endif /* ASPEN_KV_INTERNAL_H */

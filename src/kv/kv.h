@@ -3,10 +3,10 @@
  * compaction, leases) as pure logic over the storage transaction interface.
  *
  * Determinism is the contract: kv_apply reads nothing but its transaction and the entry —
- * no clock, no random source, no process state. Lease ids, TTLs and expiry decisions are
- * made by the leader and carried in the entry (kv_cmd). So every replica, and both storage
- * backends, reach byte-identical tables from the same log (the differential test and the
- * simulator check this with kv_digest).
+ * no clock, no random source, no process state. Lease ids, TTLs, expiry decisions and the
+ * time a join credential is checked against are chosen by the leader and carried in the
+ * entry (kv_cmd). So every replica, and both storage backends, reach byte-identical tables
+ * from the same log (the differential test and the simulator check this with kv_digest).
  *
  * Revisions (etcd's model): the store has one revision counter, starting at 1 for the
  * empty store. Each command that modifies something (a put, a delete that deleted
@@ -154,11 +154,11 @@ enum kv_cmd_kind {
     KV_CMD_LEASE_REVOKE = 7, /* by a client, or by the leader on expiry */
     KV_CMD_NOOP = 8,         /* carries nothing; advances the applied index */
     /* The cluster registry (kv/cluster.h); none of these moves the revision. */
-    KV_CMD_CLUSTER_INIT = 9,    /* set the cluster id once (ASPEN_E_EXISTS after) */
-    KV_CMD_MEMBER_SET = 10,     /* add or update a member record */
-    KV_CMD_MEMBER_REMOVE = 11,  /* drop a member record (ASPEN_E_NOT_FOUND) */
-    KV_CMD_CRED_ADD = 12,       /* store a join credential's hash */
-    KV_CMD_MEMBER_JOIN = 13,    /* credential check (+ consume) and member record */
+    KV_CMD_CLUSTER_INIT = 9,   /* set the cluster id once (ASPEN_E_EXISTS after) */
+    KV_CMD_MEMBER_SET = 10,    /* add or update a member record */
+    KV_CMD_MEMBER_REMOVE = 11, /* drop a member record (ASPEN_E_NOT_FOUND) */
+    KV_CMD_CRED_ADD = 12,      /* store a join credential's hash */
+    KV_CMD_MEMBER_JOIN = 13,   /* credential check (+ consume) and member record */
 };
 
 struct kv_cmd {
@@ -261,10 +261,12 @@ struct kv_txn_result {
 struct kv_result {
     /* 0, or the reason this command changed nothing (the entry is still applied, on every
      * replica alike): ASPEN_E_LEASE_NOT_FOUND, ASPEN_E_NOT_FOUND (ignore_value on an
-     * absent key), ASPEN_E_COMPACTED / ASPEN_E_FUTURE_REV (compact), ASPEN_E_EXISTS (lease
-     * id taken), ASPEN_E_DUPLICATE_KEY, ASPEN_E_MALFORMED (undecodable entry data),
-     * ASPEN_E_LIMIT (a table bound), ASPEN_E_PERMISSION (MEMBER_JOIN with an unknown or
-     * expired credential). */
+     * absent key, MEMBER_REMOVE of an absent member), ASPEN_E_COMPACTED /
+     * ASPEN_E_FUTURE_REV (compact), ASPEN_E_EXISTS (lease id taken; cluster id already
+     * set, member id recorded with another key, credential hash stored: kv/cluster.h),
+     * ASPEN_E_DUPLICATE_KEY, ASPEN_E_MALFORMED (undecodable entry data), ASPEN_E_LIMIT (a
+     * table bound), ASPEN_E_PERMISSION (MEMBER_JOIN with an unknown or expired
+     * credential). */
     int rc;
     uint8_t kind;     /* enum kv_cmd_kind, 0 for non-command entries */
     int64_t revision; /* the store's revision after this entry */
@@ -371,8 +373,8 @@ int kv_lease_list(struct store_txn *t, struct arena *a, struct kv_lease **out, s
  * ------------------------------------------------------------------------------------- */
 
 /* BLAKE3 over the state machine's tables and meta (keyspace with history, key index,
- * leases, revisions, applied index) — not the Raft log or hard state. Equal states, equal
- * digests, on either backend. */
+ * leases, cluster registry, revisions, applied index, cluster id) — not the Raft log or
+ * hard state. Equal states, equal digests, on either backend. */
 int kv_digest(struct store_txn *t, uint8_t out[32]);
 
 /* The range_end that selects every key starting with prefix ("\0" if prefix is all

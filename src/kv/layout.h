@@ -41,7 +41,10 @@
  *                                       carries sub as well as main because one revision
  *                                       (a range delete, a lease revoke) may hold more
  *                                       records than one step examines.
+ *                     "kv.cluster_id" -> be64 cluster id (absent before CLUSTER_INIT)
  *   Every KV meta name starts with "kv." (the snapshot stream copies exactly those).
+ *   STORE_T_CLUSTER   the cluster registry: member records and join credentials. Their
+ *       layout is drawn in kv/cluster.h and only kv/cluster.c builds or parses them.
  */
 #ifndef ASPEN_KV_LAYOUT_H
 #define ASPEN_KV_LAYOUT_H
@@ -72,11 +75,12 @@ _Static_assert(KV_INDEX_KEY_MAX <= STORE_MAX_KEY, "an index key must fit LMDB's 
 _Static_assert(8u + KV_IK_MAX <= STORE_MAX_KEY, "a lease-key record must fit LMDB's key limit");
 _Static_assert(KV_IK_INLINE >= 2u + 1u, "a short IK holds at least one byte and its end");
 
-#define KV_META_APPLIED   "kv.applied"
-#define KV_META_REV       "kv.rev"
-#define KV_META_COMPACTED "kv.compacted"
-#define KV_META_COMPACT   "kv.compact"
-#define KV_META_PREFIX    "kv."
+#define KV_META_APPLIED    "kv.applied"
+#define KV_META_REV        "kv.rev"
+#define KV_META_COMPACTED  "kv.compacted"
+#define KV_META_COMPACT    "kv.compact"
+#define KV_META_CLUSTER_ID "kv.cluster_id"
+#define KV_META_PREFIX     "kv."
 
 /* Writes IK(u) into out and returns its length. u must be 1..ASPEN_MAX_KEY_BYTES. */
 size_t kv_ik_encode(struct slice u, uint8_t out[KV_IK_MAX]);

@@ -22,8 +22,8 @@
 static const uint8_t magic[4] = {'A', 'S', 'N', 'P'};
 
 /* The tables in stream order; the last is STORE_T_META, restricted to "kv." keys. */
-static const uint8_t streamed[] = {STORE_T_KV_REV, STORE_T_KV_INDEX, STORE_T_LEASE,
-                                   STORE_T_LEASE_KEY, STORE_T_META};
+static const uint8_t streamed[] = {STORE_T_KV_REV,    STORE_T_KV_INDEX, STORE_T_LEASE,
+                                   STORE_T_LEASE_KEY, STORE_T_CLUSTER,  STORE_T_META};
 #define N_STREAMED  (sizeof(streamed) / sizeof(streamed[0]))
 #define META_PREFIX "kv."
 

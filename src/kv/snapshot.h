@@ -7,9 +7,10 @@
  * configuration, encoded by raft_snapshot_meta_encode), DATA chunks holding the records
  * of the KV's tables in table and key order, then a TRAILER chunk (record count, DATA
  * payload bytes, BLAKE3 of all DATA payloads). The streamed tables are STORE_T_KV_REV,
- * STORE_T_KV_INDEX, STORE_T_LEASE, STORE_T_LEASE_KEY and the STORE_T_META records whose
- * key starts with "kv." (the KV's own meta: revisions, applied index); the Raft log and
- * the Raft records of STORE_T_META are not part of it.
+ * STORE_T_KV_INDEX, STORE_T_LEASE, STORE_T_LEASE_KEY, STORE_T_CLUSTER (the cluster
+ * registry) and, last, the STORE_T_META records whose key starts with "kv." (the KV's own
+ * meta: revisions, applied index, cluster id); the Raft log and the Raft records of
+ * STORE_T_META are not part of it.
  *
  * Chunk layout (integers big-endian):
  *   offset 0  u8[4]  magic "ASNP"

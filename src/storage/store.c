@@ -22,6 +22,8 @@ const char *store_table_name(enum store_table tb)
         return "lease";
     case STORE_T_LEASE_KEY:
         return "lease_key";
+    case STORE_T_CLUSTER:
+        return "cluster";
     case STORE_N_TABLES:
         break;
     }

@@ -49,7 +49,8 @@ enum store_table {
     STORE_T_KV_INDEX = 3,  /* key index: key ++ inverted revision -> (kv/) */
     STORE_T_LEASE = 4,     /* be64 lease id -> lease record (kv/) */
     STORE_T_LEASE_KEY = 5, /* be64 lease id ++ key -> empty: keys attached (kv/) */
-    STORE_N_TABLES = 6,
+    STORE_T_CLUSTER = 6,   /* member records and join credentials (kv/cluster.h) */
+    STORE_N_TABLES = 7,
 };
 
 /* LMDB's compile-time key limit in Debian's build (MDB_MAXKEYSIZE = 511): layouts that

@@ -8,7 +8,8 @@
  * ever differ, one of them breaks store.h's contract (ordering, cursor behaviour after
  * deletes, empty values, overwrite, clear), and the KV code above would behave differently
  * in the simulator than on disk. Commands mix puts, deletes (single, range, prefix,
- * from-key), nested txns, compactions with cleanup steps, and leases; keys are binary
+ * from-key), nested txns, compactions with cleanup steps, leases, and the cluster
+ * registry's commands (refused ones too); keys are binary
  * (NUL, 0xff) and some are long (past the 480-byte inline limit of the key index).
  */
 #include "test.h"
@@ -105,6 +106,7 @@ struct gen {
     int64_t leases[8];
     uint32_t n_leases;
     int64_t max_rev_seen;
+    int64_t now_ms; /* the registry commands' leader clock: never goes back */
 };
 
 static struct slice copy_key(struct gen *g, uint32_t i)
@@ -228,12 +230,62 @@ static void random_txn(struct gen *g, struct kv_txn_req *t, int depth)
     random_ops(g, &t->failure, &t->n_failure, depth);
 }
 
+/* A member among a few ids; now and then another key for an id (refused as EXISTS). */
+static struct kv_member random_member(struct gen *g)
+{
+    static const char *const names[] = {"a", "node-2", "n~3"};
+    struct kv_member m;
+    memset(&m, 0, sizeof(m));
+    m.id = 1 + rng_below(&g->r, 6);
+    memset(m.pk, rng_below(&g->r, 5) == 0 ? 0xee : (int)m.id, sizeof(m.pk));
+    m.name = slice_str(names[rng_below(&g->r, 3)]);
+    m.peer_addr = slice_str("10.0.0.1:2380");
+    m.client_urls = rng_below(&g->r, 2) ? slice_str("http://x:1") : slice_make(NULL, 0);
+    return m;
+}
+
+/* A registry command: small id and hash spaces so refusals (exists, not found, expired,
+ * consumed) happen often. */
+static void random_cluster_cmd(struct gen *g, struct kv_cmd *cmd)
+{
+    g->now_ms += (int64_t)rng_below(&g->r, 50);
+    switch (rng_below(&g->r, 5)) {
+    case 0:
+        cmd->kind = KV_CMD_CLUSTER_INIT;
+        cmd->u.cluster_init.cluster_id = 1 + rng_below(&g->r, 3);
+        break;
+    case 1:
+        cmd->kind = KV_CMD_MEMBER_SET;
+        cmd->u.member_set = random_member(g);
+        break;
+    case 2:
+        cmd->kind = KV_CMD_MEMBER_REMOVE;
+        cmd->u.member_remove.id = 1 + rng_below(&g->r, 6);
+        break;
+    case 3:
+        cmd->kind = KV_CMD_CRED_ADD;
+        memset(cmd->u.cred_add.cred.hash, (int)rng_below(&g->r, 8), KV_CLUSTER_HASH_BYTES);
+        cmd->u.cred_add.cred.expires_ms =
+            rng_below(&g->r, 3) == 0 ? 0 : g->now_ms + (int64_t)rng_below(&g->r, 500);
+        cmd->u.cred_add.cred.single_use = rng_below(&g->r, 2);
+        cmd->u.cred_add.cred.created_ms = g->now_ms;
+        cmd->u.cred_add.now_ms = g->now_ms;
+        break;
+    default:
+        cmd->kind = KV_CMD_MEMBER_JOIN;
+        memset(cmd->u.member_join.hash, (int)rng_below(&g->r, 8), KV_CLUSTER_HASH_BYTES);
+        cmd->u.member_join.now_ms = g->now_ms;
+        cmd->u.member_join.member = random_member(g);
+        break;
+    }
+}
+
 /* One random command, encoded into out. */
 static void random_cmd(struct gen *g, int64_t current_rev, struct buf *out)
 {
     struct kv_cmd cmd;
     memset(&cmd, 0, sizeof(cmd));
-    uint64_t k = rng_below(&g->r, 100);
+    uint64_t k = rng_below(&g->r, 110);
     if (k < 45) {
         cmd.kind = KV_CMD_PUT;
         random_put(g, &cmd.u.put);
@@ -255,9 +307,11 @@ static void random_cmd(struct gen *g, int64_t current_rev, struct buf *out)
         cmd.u.lease_grant.ttl_ms = 5000;
         if (g->n_leases < 8)
             g->leases[g->n_leases++] = cmd.u.lease_grant.id;
-    } else {
+    } else if (k < 100) {
         cmd.kind = KV_CMD_LEASE_REVOKE;
         cmd.u.lease_revoke.id = g->n_leases ? g->leases[rng_below(&g->r, g->n_leases)] : 5;
+    } else {
+        random_cluster_cmd(g, &cmd);
     }
     int rc = kv_cmd_encode(&cmd, out);
     /* Random txns may break the encoder's own rules (duplicate keys are refused only at
@@ -425,6 +479,26 @@ static void read_on(struct store *s, uint64_t seed, struct buf *out)
         put_events(out, &ev);
         CHECK_OK(buf_append_be64(out, (uint64_t)next));
     }
+    /* The registry: members in id order, the credential count, the cluster id. */
+    struct kv_member *m;
+    size_t n_m;
+    rc = kv_member_list(t, &g.a, &m, &n_m);
+    CHECK_OK(buf_append_be32(out, (uint32_t)rc));
+    for (size_t i = 0; rc == 0 && i < n_m; i++) {
+        CHECK_OK(buf_append_be64(out, m[i].id));
+        CHECK_OK(buf_append(out, m[i].pk, sizeof(m[i].pk)));
+        const struct slice *strs[3] = {&m[i].name, &m[i].peer_addr, &m[i].client_urls};
+        for (int j = 0; j < 3; j++) {
+            CHECK_OK(buf_append_be32(out, (uint32_t)strs[j]->len));
+            CHECK_OK(buf_append_slice(out, *strs[j]));
+        }
+    }
+    uint64_t n_cred = 0, cluster_id = 0;
+    CHECK_OK(kv_credential_count(t, &n_cred));
+    CHECK_OK(buf_append_be64(out, n_cred));
+    rc = kv_cluster_id(t, &cluster_id);
+    CHECK_OK(buf_append_be32(out, (uint32_t)rc));
+    CHECK_OK(buf_append_be64(out, cluster_id));
     store_abort(t);
     arena_release(&g.a);
 }

@@ -30,7 +30,8 @@
 #define MAX_CHUNKS 256
 
 static const enum store_table streamed_tables[] = {STORE_T_KV_REV, STORE_T_KV_INDEX, STORE_T_LEASE,
-                                                   STORE_T_LEASE_KEY};
+                                                   STORE_T_LEASE_KEY, STORE_T_CLUSTER};
+#define N_STREAMED (sizeof(streamed_tables) / sizeof(streamed_tables[0]))
 
 /* A stream held in memory: each chunk its own allocation. */
 struct stream {
@@ -96,7 +97,7 @@ static int fill(struct store *s, struct rng *r, size_t n, size_t big, const char
         return ASPEN_E_NOMEM;
     }
     rng_fill(r, large, ASPEN_MAX_VALUE_BYTES);
-    for (size_t ti = 0; ti < 4 && !rc; ti++) {
+    for (size_t ti = 0; ti < N_STREAMED && !rc; ti++) {
         for (size_t i = 0; i < n && !rc; i++) {
             size_t klen = rng_ratio(r, 1, 50) ? STORE_MAX_KEY : (size_t)rng_range(r, 1, 24);
             rng_fill(r, key, klen);
@@ -259,18 +260,18 @@ static int compare_streamed(struct store *a, struct store *b, bool *equal)
     if (rc)
         return rc;
     *equal = true;
-    uint8_t da[5][HASH_BYTES], db[5][HASH_BYTES];
-    for (int i = 0; i < 4 && !rc; i++)
+    uint8_t da[N_STREAMED + 1][HASH_BYTES], db[N_STREAMED + 1][HASH_BYTES];
+    for (size_t i = 0; i < N_STREAMED && !rc; i++)
         rc = table_digest(ta, streamed_tables[i], slice_make(NULL, 0), da[i]);
     if (!rc)
-        rc = table_digest(ta, STORE_T_META, slice_str("kv."), da[4]);
+        rc = table_digest(ta, STORE_T_META, slice_str("kv."), da[N_STREAMED]);
     store_commit(ta, false);
     if (rc || (rc = store_begin(b, false, &tb)) != 0)
         return rc;
-    for (int i = 0; i < 4 && !rc; i++)
+    for (size_t i = 0; i < N_STREAMED && !rc; i++)
         rc = table_digest(tb, streamed_tables[i], slice_make(NULL, 0), db[i]);
     if (!rc)
-        rc = table_digest(tb, STORE_T_META, slice_str("kv."), db[4]);
+        rc = table_digest(tb, STORE_T_META, slice_str("kv."), db[N_STREAMED]);
     store_commit(tb, false);
     *equal = memcmp(da, db, sizeof(da)) == 0;
     return rc;
@@ -718,6 +719,11 @@ static void test_crafted_streams(void)
         {"descending keys", {rev, rev}, {"b", "a"}, 2, KV_SNAPSHOT_FORMAT},
         {"a record twice", {rev, rev}, {"a", "a"}, 2, KV_SNAPSHOT_FORMAT},
         {"tables out of order", {idx, rev}, {"a", "b"}, 2, KV_SNAPSHOT_FORMAT},
+        {"the registry after meta",
+         {meta, STORE_T_CLUSTER},
+         {"kv.rev", "m"},
+         2,
+         KV_SNAPSHOT_FORMAT},
         {"not a KV meta key", {meta}, {"raft.term"}, 1, KV_SNAPSHOT_FORMAT},
         {"the raft log", {STORE_T_LOG}, {"a"}, 1, KV_SNAPSHOT_FORMAT},
         {"no such table", {STORE_N_TABLES}, {"a"}, 1, KV_SNAPSHOT_FORMAT},
@@ -764,6 +770,7 @@ static void test_fuzz_seeds(void)
     CHECK_OK(put(t, STORE_T_KV_REV, "\x00\x01", 2, "value", 5));
     CHECK_OK(put(t, STORE_T_KV_INDEX, "key\0", 4, "", 0));
     CHECK_OK(put(t, STORE_T_LEASE, "\0\0\0\0\0\0\0\7", 8, "ttl", 3));
+    CHECK_OK(put(t, STORE_T_CLUSTER, "m\0\0\0\0\0\0\0\1", 9, "member", 6));
     CHECK_OK(put(t, STORE_T_META, "kv.rev", 6, "\0\0\0\0\0\0\0\2", 8));
     CHECK_OK(store_commit(t, true));
     struct raft_snapshot_meta meta = test_meta();

@@ -16,6 +16,7 @@
 #include <inttypes.h>
 #include <netdb.h>
 #include <poll.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,13 +43,35 @@ static bool printable(const char *s)
     return true;
 }
 
-int join_request_encode(const struct join_request *r, struct buf *out)
+/* What the joiner signs: every field, in a fixed order, under a context string. */
+static int signed_text(const struct join_request *r, struct buf *out)
 {
     char pk[2 * KV_CLUSTER_PK_BYTES + 1];
     hash_to_hex(r->member.pk, sizeof(r->member.pk), pk);
-    return buf_printf(out, "credential=%s\npublic-key=%s\nname=%s\npeer-addr=%s\nclient-urls=%s\n",
+    return buf_printf(out, "aspen-join-v1\n%s\n%s\n%s\n%s\n%s\n", r->credential, pk,
+                      r->member.name, r->member.peer_addr, r->member.client_urls);
+}
+
+void join_request_sign(struct join_request *r, const uint8_t sk[64])
+{
+    struct buf b;
+    buf_init(&b, 1 << 16);
+    if (signed_text(r, &b) == 0)
+        crypto_sign_detached(r->signature, NULL, b.data, b.len, sk);
+    sodium_memzero(b.data, b.len);
+    buf_release(&b);
+}
+
+int join_request_encode(const struct join_request *r, struct buf *out)
+{
+    char pk[2 * KV_CLUSTER_PK_BYTES + 1], sig[2 * 64 + 1];
+    hash_to_hex(r->member.pk, sizeof(r->member.pk), pk);
+    hash_to_hex(r->signature, sizeof(r->signature), sig);
+    return buf_printf(out,
+                      "credential=%s\npublic-key=%s\nname=%s\npeer-addr=%s\nclient-urls=%s\n"
+                      "signature=%s\n",
                       r->credential, pk, r->member.name, r->member.peer_addr,
-                      r->member.client_urls);
+                      r->member.client_urls, sig);
 }
 
 static int hex_decode(const char *hex, uint8_t *out, size_t n)
@@ -141,6 +164,10 @@ static int req_field(void *ctx, const char *k, const char *v)
     }
     if (strcmp(k, "client-urls") == 0)
         return set_str(m->client_urls, sizeof(m->client_urls), v);
+    if (strcmp(k, "signature") == 0) {
+        p->seen |= 16;
+        return hex_decode(v, p->r->signature, sizeof(p->r->signature)) ? ASPEN_E_INVALID : 0;
+    }
     return 0; /* unknown keys are ignored: newer joiners may send more */
 }
 
@@ -151,13 +178,22 @@ int join_request_decode(struct slice body, struct join_request *out, char *why, 
     int rc = each_line(body, req_field, &p, why, whylen);
     if (rc)
         return why[0] ? rc : fail(why, whylen, rc, "bad join request field");
-    if (p.seen != 15)
+    if (p.seen != 31)
         return fail(why, whylen, ASPEN_E_INVALID,
-                    "join request needs credential, public-key, name and peer-addr");
+                    "join request needs credential, public-key, name, peer-addr and signature");
     struct member_info *m = &out->member;
     if (!out->credential[0] || !m->name[0] || !m->peer_addr[0] || !printable(m->name) ||
         !printable(m->peer_addr) || !printable(m->client_urls))
         return fail(why, whylen, ASPEN_E_INVALID, "empty or unprintable field in join request");
+    struct buf text;
+    buf_init(&text, 1 << 16);
+    rc = signed_text(out, &text);
+    if (!rc && crypto_sign_verify_detached(out->signature, text.data, text.len, m->pk) != 0)
+        rc = fail(why, whylen, ASPEN_E_PERMISSION,
+                  "join request signature does not verify with its public key");
+    buf_release(&text);
+    if (rc)
+        return rc;
     m->id = hlc_node_id_from_key(m->pk, sizeof(m->pk));
     return 0;
 }
@@ -425,8 +461,9 @@ int join_cluster(const struct node_config *cfg, const struct node_identity *id,
     struct buf body, answer;
     buf_init(&body, 1 << 16);
     buf_init(&answer, JOIN_MAX_ANSWER_BYTES);
+    join_request_sign(&jr, id->secret_key);
     rc = join_request_encode(&jr, &body);
-    memset(&jr, 0, sizeof(jr));
+    sodium_memzero(&jr, sizeof(jr));
     uint64_t deadline = mono_ms() + ASPEN_JOIN_TIMEOUT_MS;
     char last[ASPEN_MAX_MEMBER_URLS_BYTES + 512] = "no member answered";
     int result = ASPEN_E_TIMEOUT;

@@ -14,7 +14,11 @@
  *
  * Bodies are "key=value" lines (values are printable ASCII with no newline):
  *   request:  credential=<secret> public-key=<hex> name=<name> peer-addr=<host:port>
- *             client-urls=<comma list>
+ *             client-urls=<comma list> signature=<hex>
+ * The signature (Ed25519, by the joining node's key, over "aspen-join-v1" and the other
+ * fields) proves the joiner holds the key it registers: without it, anyone who read a
+ * ticket could re-register a member's key with another address (a re-join of a recorded
+ * key needs no fresh credential, kv/cluster.h).
  *   response: cluster-id=<16 hex digits>, then one line per member:
  *             member=<public key hex> <peer addr> <client urls or -> <name>
  */
@@ -51,10 +55,14 @@ void join_result_release(struct join_result *r);
 struct join_request {
     char credential[ASPEN_NODE_CONFIG_VALUE_MAX_BYTES];
     struct member_info member; /* id derived from the key */
+    uint8_t signature[64];
 };
 
+/* Signs r with sk (libsodium layout; the key of r->member.pk). */
+void join_request_sign(struct join_request *r, const uint8_t sk[64]);
 int join_request_encode(const struct join_request *r, struct buf *out);
-/* ASPEN_E_MALFORMED / ASPEN_E_INVALID / ASPEN_E_TOO_LARGE with a reason in why. */
+/* ASPEN_E_MALFORMED / ASPEN_E_INVALID / ASPEN_E_TOO_LARGE, ASPEN_E_PERMISSION (the
+ * signature does not verify), with a reason in why. */
 int join_request_decode(struct slice body, struct join_request *out, char *why, size_t whylen);
 
 int join_response_encode(uint64_t cluster_id, const struct member_info *m, size_t n,

@@ -109,12 +109,17 @@
  * request (a value of ASPEN_MAX_VALUE_BYTES plus room for its encoding). A connection
  * that has not sent a whole request within the read timeout, or idles past the idle
  * timeout, is closed (slow-loris). Connections share ASPEN_MAX_CLIENT_CONNECTIONS. */
-#define ASPEN_HTTP_MAX_HEADER_BYTES (16 * ASPEN_KIB)
-#define ASPEN_HTTP_MAX_HEADERS      64
-#define ASPEN_HTTP_MAX_BODY_BYTES   (ASPEN_MAX_REQUEST_BYTES + 64 * ASPEN_KIB)
-#define ASPEN_HTTP_READ_TIMEOUT_MS  10000
-#define ASPEN_HTTP_IDLE_TIMEOUT_MS  120000
+#define ASPEN_HTTP_MAX_HEADER_BYTES   (16 * ASPEN_KIB)
+#define ASPEN_HTTP_MAX_HEADERS        64
+#define ASPEN_HTTP_MAX_BODY_BYTES     (ASPEN_MAX_REQUEST_BYTES + 64 * ASPEN_KIB)
+#define ASPEN_HTTP_READ_TIMEOUT_MS    10000
+#define ASPEN_HTTP_IDLE_TIMEOUT_MS    120000
 #define ASPEN_HTTP_MAX_RESPONSE_BYTES ASPEN_MAX_RPC_MESSAGE_BYTES
+/* The request line's parts: a method longer than any we implement is answered 501 (RFC 9112
+ * §3), a target over 8 KiB 414 (about Apache's LimitRequestLine; keys travel in bodies, not
+ * URLs). Both fit the header block with room for the headers themselves. */
+#define ASPEN_HTTP_MAX_METHOD_BYTES 32
+#define ASPEN_HTTP_MAX_TARGET_BYTES (8 * ASPEN_KIB)
 
 /* Client requests waiting for the log on one node (proposals, and linearizable reads
  * separately): beyond this the node answers BUSY instead of queueing without bound. */
@@ -587,6 +592,12 @@ _Static_assert(ASPEN_MAX_SNAPSHOT_BYTES <= ASPEN_STORAGE_MAP_MAX_BYTES,
 _Static_assert(ASPEN_SUBSPACE_MAX_PREFIX_BYTES < ASPEN_MAX_KEY_BYTES,
                "a subspace prefix must leave room for the tuple in a key");
 _Static_assert(ASPEN_PEER_BACKOFF_MIN_MS < ASPEN_PEER_BACKOFF_MAX_MS, "backoff range");
+_Static_assert(ASPEN_HTTP_MAX_METHOD_BYTES + ASPEN_HTTP_MAX_TARGET_BYTES + 64 <
+                   ASPEN_HTTP_MAX_HEADER_BYTES,
+               "an HTTP request line leaves room for the headers in the header block");
+_Static_assert(ASPEN_HTTP_MAX_HEADER_BYTES + ASPEN_HTTP_MAX_BODY_BYTES <=
+                   ASPEN_MAX_RPC_MESSAGE_BYTES,
+               "a whole HTTP request stays under the RPC message bound");
 _Static_assert(ASPEN_PEER_MAX_FRAME_BYTES >= ASPEN_RAFT_MAX_MSG_FRAME_BYTES,
                "every encoded raft message must fit one peer frame");
 _Static_assert(ASPEN_PEER_MAX_FRAME_BYTES >= ASPEN_SNAPSHOT_CHUNK_MAX_BYTES,

@@ -28,8 +28,8 @@
 #define CRED_SINGLE_USE  0x01u
 /* u8 format ++ be64 expires_ms ++ u8 flags ++ be64 created_ms */
 #define CRED_VAL_BYTES (1u + 8u + 1u + 8u)
-/* u8 format ++ pk ++ three be16-prefixed strings */
-#define MEMBER_VAL_FIXED (1u + KV_CLUSTER_PK_BYTES + 3u * 2u)
+/* u8 format ++ pk ++ three be16-prefixed strings ++ u8 flags */
+#define MEMBER_VAL_FIXED (1u + KV_CLUSTER_PK_BYTES + 3u * 2u + 1u)
 #define MEMBER_VAL_MAX                                                                             \
     (MEMBER_VAL_FIXED + ASPEN_MAX_MEMBER_NAME_BYTES + ASPEN_MAX_MEMBER_ADDR_BYTES +                \
      ASPEN_MAX_MEMBER_URLS_BYTES)
@@ -61,7 +61,7 @@ static int check_text(struct slice s, size_t min, size_t max)
 
 int kv_member_check(const struct kv_member *m)
 {
-    if (m->id == 0)
+    if (m->id == 0 || (m->flags & ~KV_MEMBER_FLAGS_KNOWN))
         return ASPEN_E_INVALID;
     int rc = check_text(m->name, 1, ASPEN_MAX_MEMBER_NAME_BYTES);
     if (!rc)
@@ -118,6 +118,7 @@ static size_t member_encode(const struct kv_member *m, uint8_t *out)
     n += put_text(out + n, m->name);
     n += put_text(out + n, m->peer_addr);
     n += put_text(out + n, m->client_urls);
+    out[n++] = m->flags;
     return n;
 }
 
@@ -145,7 +146,8 @@ static int member_decode(struct slice k, struct slice v, struct kv_member *out)
     struct slice pk;
     if (reader_u8(&r, &format) || format != MEMBER_FORMAT ||
         reader_bytes(&r, KV_CLUSTER_PK_BYTES, &pk) || get_text(&r, &out->name) ||
-        get_text(&r, &out->peer_addr) || get_text(&r, &out->client_urls) || r.left != 0)
+        get_text(&r, &out->peer_addr) || get_text(&r, &out->client_urls) ||
+        reader_u8(&r, &out->flags) || r.left != 0)
         return ASPEN_E_CORRUPT;
     memcpy(out->pk, pk.ptr, KV_CLUSTER_PK_BYTES);
     return kv_member_check(out) ? ASPEN_E_CORRUPT : 0;

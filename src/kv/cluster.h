@@ -40,7 +40,7 @@
  *
  * Layout of STORE_T_CLUSTER (integers big-endian):
  *   "m" ++ be64 id     -> u8 format (1) ++ pk[32] ++ be16 len ++ name ++ be16 len ++
- *                         peer_addr ++ be16 len ++ client_urls
+ *                         peer_addr ++ be16 len ++ client_urls ++ u8 flags
  *   "c" ++ hash[32]    -> u8 format (1) ++ be64 expires_ms (0: never) ++ u8 flags
  *                         (bit 0: single use) ++ be64 created_ms
  * and in STORE_T_META: "kv.cluster_id" -> be64 cluster id (absent before CLUSTER_INIT).
@@ -67,12 +67,17 @@
  * apply only sees valid members; a stored record breaking these rules is
  * ASPEN_E_CORRUPT. The syntax of addresses is not checked here (the node's config parser
  * does). */
+/* kv_member.flags */
+#define KV_MEMBER_F_MANUAL_PROMOTE 0x01u /* the leader must not promote it on its own */
+#define KV_MEMBER_FLAGS_KNOWN      KV_MEMBER_F_MANUAL_PROMOTE
+
 struct kv_member {
     raft_id id; /* != 0; hlc_node_id_from_key(pk) — checked by the node, not here */
     uint8_t pk[KV_CLUSTER_PK_BYTES];
     struct slice name;
     struct slice peer_addr;
     struct slice client_urls;
+    uint8_t flags; /* KV_MEMBER_F_*; unknown bits are refused (ASPEN_E_INVALID) */
 };
 
 struct kv_credential {

@@ -27,6 +27,7 @@
  *                   ++ zz now_ms
  *   MEMBER_JOIN   = u8[32] hash ++ zz now_ms ++ member
  *   member        = var id ++ u8[32] pk ++ bytes name ++ bytes peer_addr ++ bytes client_urls
+ *                   ++ u8 flags
  * Nothing may follow the body.
  *
  * Limits: keys 1..ASPEN_MAX_KEY_BYTES, range ends up to the same, values up to
@@ -353,6 +354,8 @@ static int enc_member(struct buf *o, const struct kv_member *m)
         rc = put_bytes(o, m->peer_addr);
     if (!rc)
         rc = put_bytes(o, m->client_urls);
+    if (!rc)
+        rc = buf_append_u8(o, m->flags);
     return rc;
 }
 
@@ -663,6 +666,8 @@ static int dec_member(struct reader *r, struct kv_member *m)
         rc = get_bytes(r, ASPEN_MAX_MEMBER_ADDR_BYTES, &m->peer_addr);
     if (!rc)
         rc = get_bytes(r, ASPEN_MAX_MEMBER_URLS_BYTES, &m->client_urls);
+    if (!rc)
+        rc = get_raw(r, &m->flags, 1);
     return rc;
 }
 

@@ -103,11 +103,18 @@ static int status_of(int rc)
     }
 }
 
+/* Appends a string literal (its length known at compile time). */
+#define buf_append_lit(b, lit) buf_append((b), lit, sizeof(lit) - 1)
+
+/* Responds with a string literal body (its length known at compile time). */
+#define RESPOND_LIT(x, status, hdr, lit)                                                           \
+    http_respond((x), (status), JSON_TYPE, (hdr), lit, sizeof(lit) - 1)
+
 static void respond_error(struct http_exchange *x, int rc, const char *msg)
 {
     struct buf b;
     buf_init(&b, 4096);
-    (void)buf_append(&b, "{\"error\":", 9);
+    (void)buf_append_lit(&b, "{\"error\":");
     json_str(&b, msg ? msg : aspen_strerror(rc));
     (void)buf_printf(&b, ",\"code\":\"%s\"}\n", aspen_err_name(rc));
     respond_buf(x, status_of(rc), JSON_TYPE, &b);
@@ -159,11 +166,11 @@ static void not_leader(struct node *n, struct http_exchange *x, raft_id hint)
              (const char *)r->target.ptr);
     struct buf b;
     buf_init(&b, 4096);
-    (void)buf_append(&b, "{\"error\":\"not the leader\",\"code\":\"NOT_LEADER\",\"leader\":", 56);
+    (void)buf_append_lit(&b, "{\"error\":\"not the leader\",\"code\":\"NOT_LEADER\",\"leader\":");
     json_str(&b, m->name);
-    (void)buf_append(&b, ",\"leader_url\":", 14);
+    (void)buf_append_lit(&b, ",\"leader_url\":");
     json_str(&b, url);
-    (void)buf_append(&b, "}\n", 2);
+    (void)buf_append_lit(&b, "}\n");
     http_respond(x, 307, JSON_TYPE, hdr, b.data, b.len);
     buf_release(&b);
 }
@@ -376,9 +383,9 @@ static struct api_call *call_new(struct node *n, struct http_exchange *x, uint8_
 
 static void kv_json(struct buf *b, const struct kv_kv *kv)
 {
-    (void)buf_append(b, "{\"key\":", 7);
+    (void)buf_append_lit(b, "{\"key\":");
     json_escape(b, kv->key.ptr, kv->key.len);
-    (void)buf_append(b, ",\"value\":", 9);
+    (void)buf_append_lit(b, ",\"value\":");
     json_escape(b, kv->value.ptr, kv->value.len);
     (void)buf_printf(b,
                      ",\"create_revision\":%" PRId64 ",\"mod_revision\":%" PRId64
@@ -417,8 +424,7 @@ static void serve_get(struct node *n, struct http_exchange *x, const uint8_t *ke
     if (!prefix) {
         if (res.n_kvs == 0) {
             snprintf(hdr, sizeof(hdr), "X-Aspen-Revision: %" PRId64 "\r\n", rev);
-            http_respond(x, 404, JSON_TYPE, hdr, "{\"error\":\"key not found\",\"code\":\"NOT_FOUND\"}\n",
-                         47);
+            RESPOND_LIT(x, 404, hdr, "{\"error\":\"key not found\",\"code\":\"NOT_FOUND\"}\n");
         } else {
             const struct kv_kv *kv = &res.kvs[0];
             snprintf(hdr, sizeof(hdr),
@@ -432,14 +438,14 @@ static void serve_get(struct node *n, struct http_exchange *x, const uint8_t *ke
     }
     struct buf b;
     buf_init(&b, ASPEN_HTTP_MAX_RESPONSE_BYTES);
-    (void)buf_printf(&b, "{\"revision\":%" PRId64 ",\"count\":%" PRId64 ",\"more\":%s,\"kvs\":[", rev,
-                     res.count, res.more ? "true" : "false");
+    (void)buf_printf(&b, "{\"revision\":%" PRId64 ",\"count\":%" PRId64 ",\"more\":%s,\"kvs\":[",
+                     rev, res.count, res.more ? "true" : "false");
     for (size_t i = 0; i < res.n_kvs; i++) {
         if (i)
             (void)buf_append_u8(&b, ',');
         kv_json(&b, &res.kvs[i]);
     }
-    (void)buf_append(&b, "]}\n", 3);
+    (void)buf_append_lit(&b, "]}\n");
     arena_release(&a);
     respond_buf(x, 200, JSON_TYPE, &b);
 }
@@ -492,8 +498,8 @@ static void route_kv(struct node *n, struct http_exchange *x, const struct http_
             cmd.u.del.range_end = kv_prefix_end(cmd.u.del.key, &a);
     } else {
         arena_release(&a);
-        http_respond(x, 405, JSON_TYPE, "Allow: GET, PUT, POST, DELETE\r\n",
-                     "{\"error\":\"method not allowed\",\"code\":\"INVALID\"}\n", 49);
+        RESPOND_LIT(x, 405, "Allow: GET, PUT, POST, DELETE\r\n",
+                    "{\"error\":\"method not allowed\",\"code\":\"INVALID\"}\n");
         return;
     }
     struct api_call *c = call_new(n, x, kind);
@@ -530,11 +536,11 @@ static void members_json(struct node *n, struct buf *b)
         json_str(b, m->name);
         (void)buf_printf(b, ",\"public_key\":\"%s\",\"peer_addr\":", pk);
         json_str(b, m->peer_addr);
-        (void)buf_append(b, ",\"client_urls\":", 15);
+        (void)buf_append_lit(b, ",\"client_urls\":");
         json_str(b, m->client_urls);
         (void)buf_printf(b, ",\"role\":\"%s\"}", n->raft ? member_role(n, m->id) : "unknown");
     }
-    (void)buf_append(b, "]}\n", 3);
+    (void)buf_append_lit(b, "]}\n");
 }
 
 static void route_status(struct node *n, struct http_exchange *x)
@@ -544,14 +550,13 @@ static void route_status(struct node *n, struct http_exchange *x)
     const struct member_info *lm = members_find(n, st.leader);
     struct buf b;
     buf_init(&b, 8192);
-    (void)buf_append(&b, "{\"name\":", 8);
+    (void)buf_append_lit(&b, "{\"name\":");
     json_str(&b, n->cfg.name);
-    (void)buf_printf(&b,
-                     ",\"id\":\"%016" PRIx64 "\",\"public_key\":\"%s\",\"cluster_id\":\"%016" PRIx64
-                     "\",\"role\":\"%s\",\"term\":%" PRIu64 ",\"leader\":\"%016" PRIx64
-                     "\",\"leader_name\":",
-                     n->id.raft_id, n->id.id, n->cluster_id, role_name(st.role),
-                     st.hard_state.term, st.leader);
+    (void)buf_printf(
+        &b,
+        ",\"id\":\"%016" PRIx64 "\",\"public_key\":\"%s\",\"cluster_id\":\"%016" PRIx64
+        "\",\"role\":\"%s\",\"term\":%" PRIu64 ",\"leader\":\"%016" PRIx64 "\",\"leader_name\":",
+        n->id.raft_id, n->id.id, n->cluster_id, role_name(st.role), st.hard_state.term, st.leader);
     json_str(&b, lm ? lm->name : "");
     (void)buf_printf(&b,
                      ",\"commit\":%" PRIu64 ",\"applied\":%" PRIu64 ",\"last_index\":%" PRIu64
@@ -653,8 +658,8 @@ static void route_join(struct node *n, struct http_exchange *x, const struct htt
     hash_bytes(jr.credential, strlen(jr.credential), cmd.u.member_join.hash);
     cmd.u.member_join.now_ms = wall_ms();
     cmd.u.member_join.member = member_to_kv(&jr.member);
-    LOG_INFO("node", "join request", "name=%s peer=%s from=%s", jr.member.name,
-             jr.member.peer_addr, http_exchange_peer(x));
+    LOG_INFO("node", "join request", "name=%s peer=%s from=%s", jr.member.name, jr.member.peer_addr,
+             http_exchange_peer(x));
     raft_id hint = 0;
     rc = call_propose(c, &cmd, &hint);
     memset(&jr, 0, sizeof(jr));
@@ -735,19 +740,17 @@ static void route_transfer(struct node *n, struct http_exchange *x, const struct
         respond_error(x, rc, NULL);
         return;
     }
-    http_respond(x, 202, JSON_TYPE, NULL, "{\"transfer\":\"started\"}\n", 23);
+    RESPOND_LIT(x, 202, NULL, "{\"transfer\":\"started\"}\n");
 }
 
 static void route_health(struct node *n, struct http_exchange *x)
 {
     if (n->stopping)
-        http_respond(x, 503, JSON_TYPE, NULL, "{\"health\":\"false\",\"reason\":\"SHUTTING DOWN\"}\n",
-                     44);
+        RESPOND_LIT(x, 503, NULL, "{\"health\":\"false\",\"reason\":\"SHUTTING DOWN\"}\n");
     else if (!n->leader)
-        http_respond(x, 503, JSON_TYPE, NULL, "{\"health\":\"false\",\"reason\":\"RAFT NO LEADER\"}\n",
-                     45);
+        RESPOND_LIT(x, 503, NULL, "{\"health\":\"false\",\"reason\":\"RAFT NO LEADER\"}\n");
     else
-        http_respond(x, 200, JSON_TYPE, NULL, "{\"health\":\"true\",\"reason\":\"\"}\n", 31);
+        RESPOND_LIT(x, 200, NULL, "{\"health\":\"true\",\"reason\":\"\"}\n");
 }
 
 static void route_metrics(struct node *n, struct http_exchange *x)
@@ -796,7 +799,7 @@ void api_on_request(void *ctx, struct http_exchange *x)
         route_transfer(n, x, r);
     } else if (path_is(r, "/v1/cluster/snapshot") && method_is(r, "POST")) {
         shell_snapshot_now(n);
-        http_respond(x, 202, JSON_TYPE, NULL, "{\"snapshot\":\"started\"}\n", 23);
+        RESPOND_LIT(x, 202, NULL, "{\"snapshot\":\"started\"}\n");
     } else {
         respond_error(x, ASPEN_E_NOT_FOUND, "no such endpoint");
     }

@@ -48,8 +48,9 @@ static int signed_text(const struct join_request *r, struct buf *out)
 {
     char pk[2 * KV_CLUSTER_PK_BYTES + 1];
     hash_to_hex(r->member.pk, sizeof(r->member.pk), pk);
-    return buf_printf(out, "aspen-join-v1\n%s\n%s\n%s\n%s\n%s\n", r->credential, pk,
-                      r->member.name, r->member.peer_addr, r->member.client_urls);
+    return buf_printf(out, "aspen-join-v1\n%s\n%s\n%s\n%s\n%s\n%u\n", r->credential, pk,
+                      r->member.name, r->member.peer_addr, r->member.client_urls,
+                      (unsigned)r->member.flags);
 }
 
 void join_request_sign(struct join_request *r, const uint8_t sk[64])
@@ -69,9 +70,9 @@ int join_request_encode(const struct join_request *r, struct buf *out)
     hash_to_hex(r->signature, sizeof(r->signature), sig);
     return buf_printf(out,
                       "credential=%s\npublic-key=%s\nname=%s\npeer-addr=%s\nclient-urls=%s\n"
-                      "signature=%s\n",
-                      r->credential, pk, r->member.name, r->member.peer_addr,
-                      r->member.client_urls, sig);
+                      "auto-promote=%s\nsignature=%s\n",
+                      r->credential, pk, r->member.name, r->member.peer_addr, r->member.client_urls,
+                      (r->member.flags & KV_MEMBER_F_MANUAL_PROMOTE) ? "false" : "true", sig);
 }
 
 static int hex_decode(const char *hex, uint8_t *out, size_t n)
@@ -164,6 +165,13 @@ static int req_field(void *ctx, const char *k, const char *v)
     }
     if (strcmp(k, "client-urls") == 0)
         return set_str(m->client_urls, sizeof(m->client_urls), v);
+    if (strcmp(k, "auto-promote") == 0) {
+        if (strcmp(v, "false") == 0)
+            m->flags = (uint8_t)(m->flags | KV_MEMBER_F_MANUAL_PROMOTE);
+        else if (strcmp(v, "true") != 0)
+            return ASPEN_E_INVALID;
+        return 0;
+    }
     if (strcmp(k, "signature") == 0) {
         p->seen |= 16;
         return hex_decode(v, p->r->signature, sizeof(p->r->signature)) ? ASPEN_E_INVALID : 0;
@@ -438,13 +446,15 @@ int join_cluster(const struct node_config *cfg, const struct node_identity *id,
         return rc;
     }
     if (!cfg->join_credential[0]) {
-        snprintf(err, errlen, "--join needs --join-credential (create one with "
-                              "POST /v1/cluster/credentials on a member)");
+        snprintf(err, errlen,
+                 "--join needs --join-credential (create one with "
+                 "POST /v1/cluster/credentials on a member)");
         return ASPEN_E_INVALID;
     }
     struct join_request jr = {0};
     snprintf(jr.credential, sizeof(jr.credential), "%s", cfg->join_credential);
     jr.member.id = id->raft_id;
+    jr.member.flags = (uint8_t)(cfg->auto_promote ? 0u : KV_MEMBER_F_MANUAL_PROMOTE);
     memcpy(jr.member.pk, id->public_key, sizeof(jr.member.pk));
     snprintf(jr.member.name, sizeof(jr.member.name), "%.*s", (int)sizeof(jr.member.name) - 1,
              cfg->name);
@@ -489,8 +499,9 @@ int join_cluster(const struct node_config *cfg, const struct node_identity *id,
                 if (result)
                     snprintf(last, sizeof(last), "%s: %s", url, why);
                 else if (out->cluster_id != t.cluster_id) {
-                    snprintf(last, sizeof(last), "%s answers for cluster %016" PRIx64
-                             ", the ticket names %016" PRIx64, url, out->cluster_id, t.cluster_id);
+                    snprintf(last, sizeof(last),
+                             "%s answers for cluster %016" PRIx64 ", the ticket names %016" PRIx64,
+                             url, out->cluster_id, t.cluster_id);
                     join_result_release(out);
                     result = ASPEN_E_INVALID;
                 }

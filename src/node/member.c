@@ -26,6 +26,7 @@ void member_from_kv(const struct kv_member *m, struct member_info *out)
     copy_str(out->name, sizeof(out->name), m->name);
     copy_str(out->peer_addr, sizeof(out->peer_addr), m->peer_addr);
     copy_str(out->client_urls, sizeof(out->client_urls), m->client_urls);
+    out->flags = m->flags;
 }
 
 struct kv_member member_to_kv(const struct member_info *m)
@@ -33,7 +34,8 @@ struct kv_member member_to_kv(const struct member_info *m)
     struct kv_member k = {.id = m->id,
                           .name = slice_str(m->name),
                           .peer_addr = slice_str(m->peer_addr),
-                          .client_urls = slice_str(m->client_urls)};
+                          .client_urls = slice_str(m->client_urls),
+                          .flags = m->flags};
     memcpy(k.pk, m->pk, sizeof(k.pk));
     return k;
 }

@@ -19,6 +19,7 @@ struct member_info {
     char name[ASPEN_MAX_MEMBER_NAME_BYTES + 1];
     char peer_addr[ASPEN_MAX_MEMBER_ADDR_BYTES + 1];   /* "host:port" */
     char client_urls[ASPEN_MAX_MEMBER_URLS_BYTES + 1]; /* comma-separated */
+    uint8_t flags;                                     /* KV_MEMBER_F_* */
 };
 
 /* Copies a registry record into *out (strings NUL-terminated; they fit by the registry's

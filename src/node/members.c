@@ -7,7 +7,9 @@
  * A joiner, which has applied nothing yet, starts from the member list its join answer
  * carried, until its own registry has records.
  *
- * Leader duty: promote learners that have caught up (auto-promote, on by default). The
+ * Leader duty: promote learners that have caught up, unless the learner asked to be
+ * promoted by hand (it joined with --auto-promote=false: a registry flag, so every
+ * leader knows). The
  * leader watches the append acknowledgements learners send (match index); a learner whose
  * match reached the commit index is promoted with a one-voter configuration change
  * (thesis §4.2.1: a new server catches up as a non-voter first, so adding it does not
@@ -158,14 +160,14 @@ static void promote_done(struct node_waiter *w, int rc, const struct kv_result *
         LOG_WARN("node", "learner promotion did not apply", "member=%s reason=%s",
                  m ? m->name : "?", aspen_err_name(rc));
     else
-        LOG_INFO("node", "learner promoted to voter", "member=%s index=%" PRIu64,
-                 m ? m->name : "?", index);
+        LOG_INFO("node", "learner promoted to voter", "member=%s index=%" PRIu64, m ? m->name : "?",
+                 index);
     mem_free(p);
 }
 
 void members_tick(struct node *n)
 {
-    if (n->role != RAFT_LEADER || !n->cfg.auto_promote || n->promote_pending)
+    if (n->role != RAFT_LEADER || n->promote_pending)
         return;
     const struct raft_config *cfg = raft_config(n->raft);
     if (cfg->n_outgoing || cfg->n_voters >= ASPEN_MAX_VOTERS)
@@ -174,7 +176,9 @@ void members_tick(struct node *n)
     raft_status(n->raft, &st);
     for (size_t i = 0; i < n->n_learner_track; i++) {
         raft_id id = n->learner_ids[i];
-        if (!raft_config_is_learner(cfg, id) || n->learner_match[i] < st.hard_state.commit)
+        const struct member_info *m = members_find(n, id);
+        if (!raft_config_is_learner(cfg, id) || n->learner_match[i] < st.hard_state.commit || !m ||
+            (m->flags & KV_MEMBER_F_MANUAL_PROMOTE))
             continue;
         struct promote_waiter *p = mem_calloc(1, sizeof(*p));
         if (!p)

@@ -125,10 +125,16 @@ static int bootstrap(struct node *n)
     if (!rc)
         rc = kv_cmd_encode(&set, &c2);
     if (!rc) {
-        e[1] = (struct raft_entry){.term = 1, .index = 2, .type = RAFT_ENTRY_NORMAL,
-                                   .len = (uint32_t)c1.len, .data = c1.data};
-        e[2] = (struct raft_entry){.term = 1, .index = 3, .type = RAFT_ENTRY_NORMAL,
-                                   .len = (uint32_t)c2.len, .data = c2.data};
+        e[1] = (struct raft_entry){.term = 1,
+                                   .index = 2,
+                                   .type = RAFT_ENTRY_NORMAL,
+                                   .len = (uint32_t)c1.len,
+                                   .data = c1.data};
+        e[2] = (struct raft_entry){.term = 1,
+                                   .index = 3,
+                                   .type = RAFT_ENTRY_NORMAL,
+                                   .len = (uint32_t)c2.len,
+                                   .data = c2.data};
         struct store_txn *t = NULL;
         rc = store_begin(n->store, true, &t);
         if (!rc) {
@@ -147,8 +153,8 @@ static int bootstrap(struct node *n)
     buf_release(&c1);
     buf_release(&c2);
     if (!rc)
-        LOG_INFO("node", "new cluster bootstrapped", "cluster=%016" PRIx64 " member=%s",
-                 cluster_id, n->cfg.name);
+        LOG_INFO("node", "new cluster bootstrapped", "cluster=%016" PRIx64 " member=%s", cluster_id,
+                 n->cfg.name);
     return rc;
 }
 
@@ -307,9 +313,9 @@ int node_open(struct node **out, uv_loop_t *loop, const struct node_config *cfg,
     if (!rc)
         rc = start_raft(n, err, errlen);
     if (!rc) {
-        rc = committer_start(&n->committer, n->store,
-                             &(struct committer_options){.deliver = shell_deliver,
-                                                         .deliver_ctx = n});
+        rc = committer_start(
+            &n->committer, n->store,
+            &(struct committer_options){.deliver = shell_deliver, .deliver_ctx = n});
         if (rc)
             snprintf(err, errlen, "storage thread: %s", aspen_strerror(rc));
     }
@@ -446,8 +452,8 @@ static void on_stop_timer(uv_timer_t *t)
         if ((n->inflight || n->proposals.n) && elapsed < ASPEN_SHUTDOWN_DRAIN_MS)
             return;
         if (n->inflight || n->proposals.n)
-            LOG_WARN("node", "stopping with writes still in flight",
-                     "jobs=%zu waiting=%zu", n->inflight, n->proposals.n);
+            LOG_WARN("node", "stopping with writes still in flight", "jobs=%zu waiting=%zu",
+                     n->inflight, n->proposals.n);
         n->stop_phase = STOP_CLOSE;
         uv_timer_stop(&n->stop_timer);
         close_everything(n);

@@ -73,8 +73,8 @@ static struct node_waiter *wl_next(struct waiter_list *l, struct node_waiter *w)
     return w->next == &l->head ? NULL : w->next;
 }
 
-static void waiter_finish(struct node *n, struct node_waiter *w, int rc, const struct kv_result *res,
-                          raft_index index)
+static void waiter_finish(struct node *n, struct node_waiter *w, int rc,
+                          const struct kv_result *res, raft_index index)
 {
     wl_remove(list_of(n, w), w);
     w->done(w, rc, res, index);
@@ -293,7 +293,8 @@ static void job_done(void *ctx, int rc)
     }
     n->m.jobs->value++;
     for (size_t i = 0; i < j->n_msgs; i++)
-        send_frame(n, j->msgs[i].to, slice_make(j->msg_bytes.data + j->msgs[i].off, j->msgs[i].len));
+        send_frame(n, j->msgs[i].to,
+                   slice_make(j->msg_bytes.data + j->msgs[i].off, j->msgs[i].len));
     if (j->n_committed)
         n->applied = j->committed[j->n_committed - 1].index;
     /* The member table first: a join's answer lists the member it just recorded. */
@@ -384,8 +385,8 @@ static void process(struct node *n, const struct raft_update *u)
         if (u->role != n->role || u->leader != n->leader) {
             const struct member_info *lm = members_find(n, u->leader);
             LOG_INFO("node", "raft state", "role=%s term=%" PRIu64 " leader=%s",
-                     u->role == RAFT_LEADER      ? "leader"
-                     : u->role == RAFT_CANDIDATE ? "candidate"
+                     u->role == RAFT_LEADER          ? "leader"
+                     : u->role == RAFT_CANDIDATE     ? "candidate"
                      : u->role == RAFT_PRE_CANDIDATE ? "pre-candidate"
                                                      : "follower",
                      u->term, lm ? lm->name : (u->leader ? "?" : "none"));
@@ -400,8 +401,8 @@ static void process(struct node *n, const struct raft_update *u)
     bool held = false;
     for (size_t i = 0; i < u->n_msgs; i++)
         held |= u->msgs[i].after_persist;
-    bool need_job = u->must_persist || u->n_entries || u->hard_state_changed || u->n_committed ||
-                    held;
+    bool need_job =
+        u->must_persist || u->n_entries || u->hard_state_changed || u->n_committed || held;
     ASPEN_ASSERT(!u->has_snapshot); /* only a received snapshot installs; none are sent yet */
 
     struct buf scratch;
@@ -452,7 +453,8 @@ static void process(struct node *n, const struct raft_update *u)
             LOG_ERROR("node", "cannot encode a raft message", "reason=%s", aspen_err_name(rc));
             continue;
         }
-        j->msgs[j->n_msgs++] = (struct out_msg){.to = m->to, .off = off, .len = j->msg_bytes.len - off};
+        j->msgs[j->n_msgs++] =
+            (struct out_msg){.to = m->to, .off = off, .len = j->msg_bytes.len - off};
     }
     buf_release(&scratch);
     if (j)

@@ -84,7 +84,8 @@ int ticket_decode(const char *text, size_t len, struct ticket *out, char *why, s
         len--;
     size_t pl = strlen(TICKET_PREFIX);
     if (len < pl || memcmp(text, TICKET_PREFIX, pl) != 0)
-        return fail(why, whylen, ASPEN_E_MALFORMED, "not an aspen ticket (expected \"" TICKET_PREFIX "...\")");
+        return fail(why, whylen, ASPEN_E_MALFORMED,
+                    "not an aspen ticket (expected \"" TICKET_PREFIX "...\")");
     text += pl;
     len -= pl;
     uint8_t bin[TICKET_MAX_BINARY];

@@ -25,7 +25,7 @@
 
 struct ticket {
     uint64_t cluster_id;
-    uint32_t n; /* 1..ASPEN_MAX_VOTERS */
+    uint32_t n;                                   /* 1..ASPEN_MAX_VOTERS */
     struct member_info members[ASPEN_MAX_VOTERS]; /* names are not carried (empty) */
 };
 

@@ -789,7 +789,9 @@ static void test_codec_validation(void)
         {"long address", member(1, 1, "a"), ASPEN_E_TOO_LARGE},
         {"URLs with a tab", member(1, 1, "a"), ASPEN_E_INVALID},
         {"long URLs", member(1, 1, "a"), ASPEN_E_TOO_LARGE},
+        {"unknown flag", member(1, 1, "a"), ASPEN_E_INVALID},
     };
+    bad[12].m.flags = 0x02;
     bad[6].m.name = slice_make(long_name, sizeof(long_name));
     bad[7].m.peer_addr = slice_make(NULL, 0);
     bad[8].m.peer_addr = S("host: 1");
@@ -928,6 +930,8 @@ static int encode_unchecked(const struct kv_member *m, struct buf *out)
         if (!rc)
             rc = buf_append(out, s[i]->ptr, s[i]->len);
     }
+    if (!rc)
+        rc = buf_append_u8(out, m->flags);
     return rc;
 }
 

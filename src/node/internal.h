@@ -159,8 +159,8 @@ struct node {
     /* members (from the registry; members.c) */
     struct member_info *members; /* owned, n_members */
     size_t n_members;
-    raft_index learner_match[ASPEN_MAX_MEMBERS]; /* leader: match of learners, by slot */
-    raft_id learner_ids[ASPEN_MAX_MEMBERS];
+    raft_index learner_match[ASPEN_MAX_MEMBERS]; /* leader: acknowledged index, by slot */
+    raft_id learner_ids[ASPEN_MAX_MEMBERS];      /* leader: followers heard from this term */
     size_t n_learner_track;
     bool promote_pending;
 
@@ -202,7 +202,9 @@ int shell_propose(struct node *n, struct slice cmd, struct node_waiter *w, uint6
                   raft_id *hint);
 int shell_conf_change(struct node *n, const struct raft_conf_change *cc, struct node_waiter *w,
                       uint64_t timeout_ms, raft_id *hint);
-/* A linearizable read: w->done once the node applied the read index. */
+/* A linearizable read: w->done once the node applied the read index — possibly before
+ * this returns (a single voter answers at once). 0: done() has run or will run; an error:
+ * it will not. */
 int shell_read(struct node *n, struct node_waiter *w, uint64_t timeout_ms, raft_id *hint);
 /* Saves a snapshot at the last handed-out index now (admin), unless one is being saved. */
 void shell_snapshot_now(struct node *n);
@@ -221,8 +223,10 @@ int members_reload(struct node *n);
 int members_set(struct node *n, const struct member_info *v, size_t count);
 const struct member_info *members_find(const struct node *n, raft_id id);
 const struct member_info *members_find_pk(const struct node *n, const uint8_t pk[NET_KEY_BYTES]);
-/* Leader: a learner acknowledged `index` (from an APPEND_RESP). */
+/* Leader: a follower acknowledged `index` (from an APPEND_RESP). */
 void members_on_ack(struct node *n, raft_id from, raft_index index);
+/* Leader: the voter (not itself) with the highest acknowledged index, 0 if none heard. */
+raft_id members_most_caught_up_voter(const struct node *n);
 /* Leader duties run every tick: promote caught-up learners. */
 void members_tick(struct node *n);
 

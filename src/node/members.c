@@ -7,6 +7,9 @@
  * A joiner, which has applied nothing yet, starts from the member list its join answer
  * carried, until its own registry has records.
  *
+ * The leader records every follower's acknowledged index (from its append responses):
+ * promotion and the shutdown's leadership transfer choose by it.
+ *
  * Leader duty: promote learners that have caught up, unless the learner asked to be
  * promoted by hand (it joined with --auto-promote=false: a registry flag, so every
  * leader knows). The
@@ -127,8 +130,6 @@ int members_reload(struct node *n)
 
 void members_on_ack(struct node *n, raft_id from, raft_index index)
 {
-    if (!raft_config_is_learner(raft_config(n->raft), from))
-        return;
     for (size_t i = 0; i < n->n_learner_track; i++) {
         if (n->learner_ids[i] == from) {
             if (index > n->learner_match[i])
@@ -140,6 +141,23 @@ void members_on_ack(struct node *n, raft_id from, raft_index index)
         n->learner_ids[n->n_learner_track] = from;
         n->learner_match[n->n_learner_track++] = index;
     }
+}
+
+raft_id members_most_caught_up_voter(const struct node *n)
+{
+    const struct raft_config *cfg = raft_config(n->raft);
+    raft_id best = 0;
+    raft_index best_match = 0;
+    for (size_t i = 0; i < n->n_learner_track; i++) {
+        raft_id id = n->learner_ids[i];
+        if (id == n->id.raft_id || !raft_config_is_voter(cfg, id))
+            continue;
+        if (!best || n->learner_match[i] > best_match) {
+            best = id;
+            best_match = n->learner_match[i];
+        }
+    }
+    return best;
 }
 
 struct promote_waiter {

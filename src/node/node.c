@@ -426,15 +426,6 @@ static void node_abort_open(struct node *n)
     close_everything(n);
 }
 
-static raft_id transfer_target(struct node *n)
-{
-    const struct raft_config *cfg = raft_config(n->raft);
-    for (uint32_t i = 0; i < cfg->n_voters; i++)
-        if (cfg->voters[i] != n->id.raft_id)
-            return cfg->voters[i];
-    return 0;
-}
-
 static void on_stop_timer(uv_timer_t *t)
 {
     struct node *n = t->data;
@@ -477,7 +468,7 @@ void node_shutdown(struct node *n, void (*done)(void *ctx), void *ctx)
         http_server_stop_accepting(n->http);
     n->stop_phase = STOP_TRANSFER;
     n->stop_started_ms = node_now_ms(n);
-    raft_id target = n->role == RAFT_LEADER ? transfer_target(n) : 0;
+    raft_id target = n->role == RAFT_LEADER ? members_most_caught_up_voter(n) : 0;
     if (target) {
         const struct member_info *m = members_find(n, target);
         LOG_INFO("node", "transferring leadership", "to=%s", m ? m->name : "?");

@@ -647,7 +647,9 @@ int shell_read(struct node *n, struct node_waiter *w, uint64_t timeout_ms, raft_
     struct raft_event ev = {.type = RAFT_EVENT_READ};
     ev.u.read_ctx = w->read_ctx;
     int rc = shell_step(n, &ev, hint);
-    if (rc && w->prev) /* refused at once (and not already answered through the update) */
+    if (rc && !w->prev)
+        return 0; /* already answered through the update: done() has run */
+    if (rc)
         wl_remove(&n->reads, w);
     return rc;
 }

@@ -56,6 +56,29 @@ static int open_fail(char *err, size_t errlen, int rc, const char *what, const c
     return rc;
 }
 
+/* Does s hold Raft state (a hard state, log entries or a snapshot)? A damaged record is
+ * reported in err, naming `where`. */
+static int has_raft_state(struct store *s, const char *where, bool *out, char *err, size_t errlen)
+{
+    *out = false;
+    struct store_txn *t = NULL;
+    int rc = store_begin(s, false, &t);
+    if (rc)
+        return open_fail(err, errlen, rc, "cannot read storage in ", where);
+    struct raftlog_state ls;
+    rc = raftlog_load(t, &ls);
+    if (rc == ASPEN_E_CORRUPT)
+        snprintf(err, errlen, "%s: %s", where, ls.error);
+    else if (rc)
+        open_fail(err, errlen, rc, "cannot load the raft state in ", where);
+    else
+        *out =
+            ls.boot.hard_state.term != 0 || ls.boot.n_entries != 0 || ls.boot.snapshot.index != 0;
+    raftlog_state_release(&ls);
+    store_abort(t);
+    return rc;
+}
+
 int node_data_dir_initialised(const char *data_dir, bool *initialised, char *err, size_t errlen)
 {
     *initialised = false;
@@ -71,19 +94,7 @@ int node_data_dir_initialised(const char *data_dir, bool *initialised, char *err
     int rc = store_lmdb_open(&s, data_dir, NULL, err, errlen);
     if (rc)
         return rc;
-    struct store_txn *t = NULL;
-    rc = store_begin(s, false, &t);
-    if (!rc) {
-        struct raftlog_state ls;
-        rc = raftlog_load(t, &ls);
-        if (rc == ASPEN_E_CORRUPT)
-            snprintf(err, errlen, "%s: %s", path, ls.error);
-        if (!rc)
-            *initialised = ls.boot.hard_state.term != 0 || ls.boot.n_entries != 0 ||
-                           ls.boot.snapshot.index != 0;
-        raftlog_state_release(&ls);
-        store_abort(t);
-    }
+    rc = has_raft_state(s, data_dir, initialised, err, errlen);
     store_close(s);
     return rc;
 }
@@ -284,17 +295,7 @@ int node_open(struct node **out, uv_loop_t *loop, const struct node_config *cfg,
         return rc;
     }
     bool initialised = false;
-    {
-        struct store_txn *t = NULL;
-        rc = store_begin(n->store, false, &t);
-        if (!rc) {
-            struct raftlog_state ls;
-            rc = raftlog_load(t, &ls);
-            initialised = ls.boot.hard_state.term || ls.boot.n_entries || ls.boot.snapshot.index;
-            raftlog_state_release(&ls);
-            store_abort(t);
-        }
-    }
+    rc = has_raft_state(n->store, cfg->data_dir, &initialised, err, errlen);
     if (!rc && !initialised) {
         if (joined) {
             n->cluster_id = joined->cluster_id;

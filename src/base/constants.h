@@ -248,6 +248,17 @@
 /* Snapshot transfer chunk: a fraction of a message so chunks pipeline. */
 #define ASPEN_SNAPSHOT_CHUNK_BYTES (ASPEN_MIB)
 
+/* Snapshot transfer between nodes (src/node/snap.h). A sender keeps at most WINDOW
+ * chunks unacknowledged by the receiver's disk, so neither side buffers more than that
+ * plus the transport's queue. At most MAX_SENDS transfers run at once on a leader (each
+ * pins a read transaction). A transfer without progress for STALL_MS ends (both sides);
+ * once the last chunk is out the sender waits up to INSTALL_TIMEOUT_MS for the install,
+ * which rewrites the receiver's whole state machine in one transaction. */
+#define ASPEN_SNAPSHOT_WINDOW_CHUNKS      4
+#define ASPEN_SNAPSHOT_MAX_SENDS          2
+#define ASPEN_SNAPSHOT_STALL_MS           10000
+#define ASPEN_SNAPSHOT_INSTALL_TIMEOUT_MS 120000
+
 /* Raft timing profiles (original: conservative 500 / 1500–3000 ms; balanced 100 /
  * 500–1000; fast 30 / 100–200). The election timeout is drawn uniformly from [min, max]. */
 #define ASPEN_RAFT_CONSERVATIVE_HEARTBEAT_MS    500
@@ -635,6 +646,9 @@ _Static_assert(ASPEN_WATCH_SYNC_BUDGET_EVENTS >= 1, "sync must make progress");
 _Static_assert(ASPEN_SNAPSHOT_CHUNK_MAX_BYTES <= ASPEN_MAX_RPC_MESSAGE_BYTES,
                "a snapshot chunk, even one with an oversized record, fits one message");
 _Static_assert(ASPEN_SNAPSHOT_CHUNK_MAX_BYTES <= UINT32_MAX, "chunk lengths are 32-bit");
+_Static_assert(ASPEN_SNAPSHOT_WINDOW_CHUNKS *(ASPEN_SNAPSHOT_CHUNK_MAX_BYTES + 64) <=
+                   ASPEN_PEER_SEND_QUEUE_BYTES,
+               "a window of chunk frames fits the transport's queue");
 _Static_assert(ASPEN_SNAPSHOT_RECORD_MAX_BYTES > ASPEN_MAX_VALUE_BYTES + ASPEN_MAX_KEY_BYTES,
                "a maximal put's records must fit one snapshot record");
 _Static_assert(ASPEN_NODE_MIN_SNAPSHOT_COUNT <= ASPEN_NODE_DEFAULT_SNAPSHOT_COUNT &&

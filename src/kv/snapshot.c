@@ -282,7 +282,7 @@ int kv_snapshot_reader_begin(struct kv_snapshot_reader *r, struct store_txn *txn
     r->txn = txn;
     r->phase = PHASE_HEADER;
     hash_init(&r->hash);
-    for (size_t i = 0; i < N_STREAMED; i++) {
+    for (size_t i = 0; txn && i < N_STREAMED; i++) {
         int rc = is_meta(streamed[i]) ? clear_meta(txn)
                                       : store_clear(txn, (enum store_table)streamed[i]);
         if (rc) {
@@ -331,7 +331,7 @@ static int read_record(struct kv_snapshot_reader *r, struct reader *rd)
             (rank == last_rank && slice_cmp(k, slice_make(r->last_key, r->last_key_len)) <= 0))
             return ASPEN_E_MALFORMED;
     }
-    int rc = store_put(r->txn, (enum store_table)tb, k, v);
+    int rc = r->txn ? store_put(r->txn, (enum store_table)tb, k, v) : 0;
     if (rc)
         return rc;
     r->last_table = tb;

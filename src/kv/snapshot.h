@@ -124,7 +124,10 @@ struct kv_snapshot_reader {
 };
 
 /* Starts installing into write transaction txn (borrowed until _end): clears the
- * streamed tables and the "kv." meta records. Storage errors are returned. */
+ * streamed tables and the "kv." meta records. Storage errors are returned.
+ * txn NULL checks a stream without installing it: every check below runs (framing,
+ * order, syntax, size, trailer), nothing is written. A receiver runs such a check over
+ * the chunks as they arrive, so that what it later installs is known to be whole. */
 int kv_snapshot_reader_begin(struct kv_snapshot_reader *r, struct store_txn *txn);
 
 /* Checks one chunk (in stream order) and writes its records. ASPEN_E_MALFORMED (framing,

@@ -538,7 +538,15 @@ static void members_json(struct node *n, struct buf *b)
         json_str(b, m->peer_addr);
         (void)buf_append_lit(b, ",\"client_urls\":");
         json_str(b, m->client_urls);
-        (void)buf_printf(b, ",\"role\":\"%s\"}", n->raft ? member_role(n, m->id) : "unknown");
+        (void)buf_printf(b, ",\"role\":\"%s\"", n->raft ? member_role(n, m->id) : "unknown");
+        if (m->id != n->id.raft_id && n->net_open) {
+            /* How this node sees the peer: its outgoing connection and smoothed RTT. */
+            struct net_peer_stats ps;
+            net_stats(&n->net, m->pk, &ps);
+            (void)buf_printf(b, ",\"connected\":%s,\"rtt_ms\":%.3f",
+                             ps.connections_up ? "true" : "false", (double)ps.rtt_us / 1000.0);
+        }
+        (void)buf_append(b, "}", 1);
     }
     (void)buf_append_lit(b, "]}\n");
 }
@@ -835,9 +843,54 @@ int metrics_setup(struct node *n)
     COUNTER(msgs_received, "aspen_peer_messages_received_total", "Raft messages from peers.");
     COUNTER(msgs_dropped, "aspen_peer_messages_dropped_total",
             "Raft messages dropped (unknown peer, full queue, back-pressure).");
+    COUNTER(snapshots_sent, "aspen_snapshot_sent_total",
+            "Snapshots sent to followers and installed by them.");
+    COUNTER(snapshot_send_failures, "aspen_snapshot_send_failures_total",
+            "Snapshot transfers to followers that failed or could not start.");
+    COUNTER(snapshots_installed, "aspen_snapshot_installed_total",
+            "Snapshots received from a leader and installed.");
+    COUNTER(snapshot_recv_failures, "aspen_snapshot_receive_failures_total",
+            "Incoming snapshot transfers abandoned (stall, bad stream, disk error).");
 #undef GAUGE
 #undef COUNTER
+    /* Disk: a group commit is LMDB's page writes plus its fsyncs, so its duration is
+     * what a write waits for on the disk (etcd's backend commit duration). */
+    double b[ASPEN_METRICS_MAX_BUCKETS];
+    size_t nb = metrics_buckets_exponential(0.0001, 2, 16, b); /* 100 us .. 3.3 s */
+    if (!rc)
+        rc = metrics_register_histogram(
+            &n->metrics, "aspen_disk_commit_duration_seconds",
+            "Duration of a durable group commit (page writes and fsyncs).", NULL, 0, b, nb,
+            &n->m.commit_seconds);
+    double bj[ASPEN_METRICS_MAX_BUCKETS];
+    size_t nbj = metrics_buckets_exponential(1, 2, 12, bj); /* 1 .. 2048 */
+    if (!rc)
+        rc = metrics_register_histogram(&n->metrics, "aspen_disk_commit_batch_jobs",
+                                        "Raft updates written by one group commit.", NULL, 0, bj,
+                                        nbj, &n->m.batch_jobs);
+    size_t nr = metrics_buckets_exponential(0.0001, 2, 16, b);
+    if (!rc)
+        rc = metrics_register_histogram(
+            &n->metrics, "aspen_network_peer_round_trip_time_seconds",
+            "Peers' smoothed TCP round-trip time, sampled once a second per connected peer.", NULL,
+            0, b, nr, &n->m.peer_rtt_seconds);
     return rc;
+}
+
+void metrics_tick(struct node *n)
+{
+    uint64_t now = node_now_ms(n);
+    if (now - n->rtt_sampled_ms < 1000 || !n->net_open)
+        return;
+    n->rtt_sampled_ms = now;
+    for (size_t i = 0; i < n->n_members; i++) {
+        if (n->members[i].id == n->id.raft_id)
+            continue;
+        struct net_peer_stats ps;
+        net_stats(&n->net, n->members[i].pk, &ps);
+        if (ps.connections_up && ps.rtt_us)
+            metrics_histogram_observe(n->m.peer_rtt_seconds, (double)ps.rtt_us / 1e6);
+    }
 }
 
 void metrics_update(struct node *n)

@@ -24,6 +24,7 @@
 #include "node/member.h"
 #include "node/metrics.h"
 #include "node/node.h"
+#include "node/snap.h"
 #include "raft/raft.h"
 #include "storage/committer.h"
 #include "storage/store.h"
@@ -98,6 +99,14 @@ struct persist_job {
     /* Snapshot save (want_snapshot): record meta and compact the log behind it. */
     bool has_save;
     struct raft_snapshot_meta save;
+    /* Snapshot install (update->has_snapshot): the spool's state replaces the state
+     * machine's, the log is reset to the meta (node/snap.h). */
+    bool has_install;
+    struct raft_snapshot_meta install;
+    char *install_path; /* owned copy */
+    /* Compaction only: drop log entries up to compact_upto (what a save or an install
+     * could not drop in one bounded step). */
+    raft_index compact_upto;
     bool compact_more; /* run: more log to drop in a later job */
 
     /* Results of applying `committed` (run fills them; arena reset on retry). */
@@ -137,12 +146,30 @@ struct node {
     raft_term handed_term;
     raft_index last_proposed_index; /* of the last step (PROPOSE / CONF_CHANGE) */
     raft_term last_proposed_term;
-#define NODE_MAX_SNAP_FAIL 16
-    raft_id snap_fail[NODE_MAX_SNAP_FAIL]; /* snapshot sends to report failed after a step */
-    size_t n_snap_fail;
+    bool in_step; /* inside shell_step: the core may not be stepped again yet */
+#define NODE_MAX_SNAP_STATUS (2 * ASPEN_MAX_MEMBERS)
+    struct {
+        raft_id to;
+        bool ok;
+    } snap_status[NODE_MAX_SNAP_STATUS]; /* transfer outcomes to step after this step */
+    size_t n_snap_status;
     bool saving_snapshot;
     raft_index snapshot_index;
     uint64_t next_read_ctx;
+    uint64_t rtt_sampled_ms; /* when peer RTTs were last observed (metrics) */
+    /* Configurations by applied index at job boundaries, ascending, so a snapshot of
+     * any durable applied index can name the configuration in force there. */
+#define NODE_CONF_HISTORY 8
+    struct {
+        raft_index index;
+        struct raft_config config;
+    } conf_hist[NODE_CONF_HISTORY];
+    size_t n_conf_hist;
+
+    /* snapshot transfers (node/snap.h) */
+    struct snap_send *sends[ASPEN_SNAPSHOT_MAX_SENDS]; /* owned, see struct snap_send */
+    struct snap_recv *recv;                            /* owned; NULL if none */
+    size_t snap_works; /* sender work items on the thread pool (they use the store) */
 
     /* waiters */
     struct waiter_list proposals;
@@ -170,7 +197,9 @@ struct node {
         struct metric_gauge *term, *role, *commit, *applied, *leader_changes_seen, *members,
             *is_leader, *has_leader;
         struct metric_counter *proposals, *proposals_failed, *reads, *jobs, *msgs_sent,
-            *msgs_received, *msgs_dropped;
+            *msgs_received, *msgs_dropped, *snapshots_sent, *snapshot_send_failures,
+            *snapshots_installed, *snapshot_recv_failures;
+        struct metric_histogram *commit_seconds, *batch_jobs, *peer_rtt_seconds;
     } m;
 
     /* shutdown */
@@ -208,6 +237,14 @@ int shell_conf_change(struct node *n, const struct raft_conf_change *cc, struct 
 int shell_read(struct node *n, struct node_waiter *w, uint64_t timeout_ms, raft_id *hint);
 /* Saves a snapshot at the last handed-out index now (admin), unless one is being saved. */
 void shell_snapshot_now(struct node *n);
+/* A snapshot transfer to `to` ended: tells the core (after the current step if inside
+ * one). */
+void shell_snapshot_status(struct node *n, raft_id to, bool ok);
+/* The configuration in force after applying `index`, which must be a job boundary at or
+ * after the durable applied index. ASPEN_E_NOT_FOUND if no longer known. */
+int shell_config_at(const struct node *n, raft_index index, struct raft_config *out);
+/* Records the configuration in force after `index` (start-up, installs). */
+void shell_config_reset(struct node *n, raft_index index);
 /* Fails waiters past their deadline (called every tick). */
 void shell_expire(struct node *n);
 /* Fails every waiter with rc (shutdown). */
@@ -234,5 +271,7 @@ void members_tick(struct node *n);
 void api_on_request(void *ctx, struct http_exchange *x);
 int metrics_setup(struct node *n);
 void metrics_update(struct node *n);
+/* Every tick: samples the peers' RTT into the histogram once per second. */
+void metrics_tick(struct node *n);
 
 #endif /* ASPEN_NODE_INTERNAL_H */

@@ -145,13 +145,9 @@ static void send_frame(struct node *n, raft_id to, struct slice frame)
 static void send_now(struct node *n, const struct raft_msg *m, struct buf *scratch)
 {
     if (m->type == RAFT_MSG_SNAPSHOT) {
-        /* The follower is behind the leader's compacted log. Streaming the state machine
-         * to it is not built yet (docs/OPERATIONS.md): report the transfer failed so the
-         * core keeps probing, and say so. */
-        LOG_WARN("node", "follower needs a snapshot; snapshot transfer is not implemented",
-                 "to=%016" PRIx64 " index=%" PRIu64, m->to, m->snapshot.index);
-        if (n->n_snap_fail < NODE_MAX_SNAP_FAIL)
-            n->snap_fail[n->n_snap_fail++] = m->to;
+        /* The follower is behind the leader's compacted log: the state machine travels
+         * on the snapshot protocol, this message last (node/snap.h). */
+        snap_send_start(n, m);
         return;
     }
     buf_clear(scratch);
@@ -177,6 +173,7 @@ static void job_free(struct persist_job *j)
     buf_release(&j->msg_bytes);
     arena_release(&j->arena);
     mem_free(j->results);
+    mem_free(j->install_path);
     mem_free(j);
 }
 
@@ -237,7 +234,23 @@ static int job_run(struct store_txn *t, void *ctx)
     arena_reset(&j->arena);
     j->cluster_changed = false;
     int rc = 0;
-    if (j->n_entries)
+    bool done = true;
+    if (j->has_install) {
+        /* Contract rule 3: the snapshot first, then the log change and the hard state.
+         * The spool was checked as it arrived; a failure here is the disk's. */
+        rc = snap_install_spool(t, j->install_path, &j->install);
+        if (!rc)
+            rc = raftlog_install_snapshot(t, &j->install);
+        if (!rc)
+            rc = raftlog_compact(t, j->install.index, &done);
+        j->compact_more = !done;
+        j->cluster_changed = true;
+    }
+    if (!rc && j->compact_upto) {
+        rc = raftlog_compact(t, j->compact_upto, &done);
+        j->compact_more = !done;
+    }
+    if (!rc && j->n_entries)
         rc = raftlog_append(t, j->entries, j->n_entries);
     if (!rc && j->has_hs)
         rc = raftlog_set_hard_state(t, &j->hs);
@@ -248,7 +261,6 @@ static int job_run(struct store_txn *t, void *ctx)
     }
     if (!rc && j->has_save) {
         rc = raftlog_install_snapshot(t, &j->save);
-        bool done = true;
         if (!rc)
             rc = raftlog_compact(t, j->save.index, &done);
         j->compact_more = !done;
@@ -276,6 +288,28 @@ static void resolve_proposals(struct node *n, struct persist_job *j)
 
 static void submit(struct node *n, struct persist_job *j);
 
+/* Drops the log behind `upto` in bounded steps, one job each. */
+static void compact_later(struct node *n, raft_index upto)
+{
+    struct persist_job *c = job_new(n);
+    if (!c)
+        return; /* the next snapshot's compaction covers it */
+    c->compact_upto = upto;
+    submit(n, c);
+}
+
+/* Proposals whose entries a snapshot install covered: their outcome is unknown here. */
+static void fail_covered(struct node *n, raft_index upto)
+{
+    struct node_waiter *w = wl_first(&n->proposals);
+    while (w) {
+        struct node_waiter *next = wl_next(&n->proposals, w);
+        if (w->index <= upto)
+            waiter_finish(n, w, ASPEN_E_TIMEOUT, NULL, 0);
+        w = next;
+    }
+}
+
 /* Loop: the job is durable (rc 0). */
 static void job_done(void *ctx, int rc)
 {
@@ -292,9 +326,17 @@ static void job_done(void *ctx, int rc)
         abort();
     }
     n->m.jobs->value++;
+    if (j->job.batch_jobs) { /* the batch's first job carries its commit's figures */
+        metrics_histogram_observe(n->m.commit_seconds, (double)j->job.commit_ns / 1e9);
+        metrics_histogram_observe(n->m.batch_jobs, (double)j->job.batch_jobs);
+    }
     for (size_t i = 0; i < j->n_msgs; i++)
         send_frame(n, j->msgs[i].to,
                    slice_make(j->msg_bytes.data + j->msgs[i].off, j->msgs[i].len));
+    if (j->has_install) {
+        n->applied = j->install.index;
+        fail_covered(n, j->install.index);
+    }
     if (j->n_committed)
         n->applied = j->committed[j->n_committed - 1].index;
     /* The member table first: a join's answer lists the member it just recorded. */
@@ -307,25 +349,23 @@ static void job_done(void *ctx, int rc)
         ev.u.persisted.term = j->persist_term;
         (void)shell_step(n, &ev, NULL);
     }
-    if (j->has_save && n->raft) {
+    if (j->has_save)
         n->saving_snapshot = false;
+    if (j->has_save && n->raft && j->save.index >= n->snapshot_index) {
+        /* (An install queued after this save may already have moved past it.) */
         n->snapshot_index = j->save.index;
         struct raft_event ev = {.type = RAFT_EVENT_SNAPSHOT_TAKEN};
         ev.u.taken = &j->save;
         rc = shell_step(n, &ev, NULL);
         LOG_INFO("node", "snapshot taken", "index=%" PRIu64 " term=%" PRIu64 " rc=%s",
                  j->save.index, j->save.term, rc ? aspen_err_name(rc) : "ok");
-        if (j->compact_more) {
-            /* The rest of the log behind the snapshot, in bounded steps. */
-            struct persist_job *c = job_new(n);
-            if (c) {
-                c->has_save = true;
-                c->save = j->save;
-                n->saving_snapshot = true;
-                submit(n, c);
-            }
-        }
     }
+    if (j->compact_more && n->raft)
+        compact_later(n, j->has_install ? j->install.index
+                         : j->has_save  ? j->save.index
+                                        : j->compact_upto);
+    if (j->has_install)
+        snap_recv_finish(n, 0);
     serve_reads(n);
     job_free(j);
 }
@@ -375,6 +415,43 @@ void shell_snapshot_now(struct node *n)
     take_snapshot(n);
 }
 
+/* ---- configurations by index (for snapshots sent at the durable applied index) ---- */
+
+static void conf_push(struct node *n, raft_index index)
+{
+    /* Keep the newest point at or below the durable applied index, and all after it. */
+    while (n->n_conf_hist >= 2 && n->conf_hist[1].index <= n->applied) {
+        memmove(&n->conf_hist[0], &n->conf_hist[1], (n->n_conf_hist - 1) * sizeof(n->conf_hist[0]));
+        n->n_conf_hist--;
+    }
+    if (n->n_conf_hist == NODE_CONF_HISTORY) {
+        /* Many changes not yet durable: forget the oldest; a snapshot that needed it
+         * fails to start and the core asks again. */
+        memmove(&n->conf_hist[0], &n->conf_hist[1], (n->n_conf_hist - 1) * sizeof(n->conf_hist[0]));
+        n->n_conf_hist--;
+    }
+    n->conf_hist[n->n_conf_hist].index = index;
+    n->conf_hist[n->n_conf_hist].config = *raft_config(n->raft);
+    n->n_conf_hist++;
+}
+
+void shell_config_reset(struct node *n, raft_index index)
+{
+    n->n_conf_hist = 0;
+    conf_push(n, index);
+}
+
+int shell_config_at(const struct node *n, raft_index index, struct raft_config *out)
+{
+    for (size_t i = n->n_conf_hist; i-- > 0;) {
+        if (n->conf_hist[i].index <= index) {
+            *out = n->conf_hist[i].config;
+            return 0;
+        }
+    }
+    return ASPEN_E_NOT_FOUND;
+}
+
 /* ---- processing an update ---- */
 
 static void process(struct node *n, const struct raft_update *u)
@@ -393,6 +470,8 @@ static void process(struct node *n, const struct raft_update *u)
         }
         if (u->role == RAFT_LEADER && n->role != RAFT_LEADER)
             n->n_learner_track = 0;
+        if (u->role != RAFT_LEADER && n->role == RAFT_LEADER)
+            snap_send_cancel_all(n, ASPEN_E_NOT_LEADER);
         n->role = u->role;
         n->term = u->term;
         n->leader = u->leader;
@@ -401,9 +480,8 @@ static void process(struct node *n, const struct raft_update *u)
     bool held = false;
     for (size_t i = 0; i < u->n_msgs; i++)
         held |= u->msgs[i].after_persist;
-    bool need_job =
-        u->must_persist || u->n_entries || u->hard_state_changed || u->n_committed || held;
-    ASPEN_ASSERT(!u->has_snapshot); /* only a received snapshot installs; none are sent yet */
+    bool need_job = u->must_persist || u->n_entries || u->hard_state_changed || u->n_committed ||
+                    held || u->has_snapshot;
 
     struct buf scratch;
     buf_init(&scratch, ASPEN_PEER_MAX_FRAME_BYTES);
@@ -433,12 +511,36 @@ static void process(struct node *n, const struct raft_update *u)
         fix_pointers(j, j->committed, j->n_committed);
         j->has_hs = u->hard_state_changed;
         j->hs = u->hard_state;
+        if (u->has_snapshot) {
+            /* Only a stream received whole and stepped by snap_recv.c installs: raft
+             * frames carrying a SNAPSHOT are dropped on arrival. */
+            struct snap_recv *r = n->recv;
+            const char *path = snap_recv_spool_path(n);
+            ASPEN_ASSERT(r && r->stepped && !r->install_queued && path &&
+                         snap_meta_equal(&r->msg.snapshot, &u->snapshot));
+            j->install_path = mem_alloc(strlen(path) + 1);
+            if (!j->install_path) {
+                LOG_ERROR("node", "out of memory building a storage job; stopping", "");
+                abort();
+            }
+            memcpy(j->install_path, path, strlen(path) + 1);
+            j->has_install = true;
+            j->install = u->snapshot;
+            r->install_queued = true;
+            n->handed_applied = u->snapshot.index;
+            n->handed_term = u->snapshot.term;
+            if (n->snapshot_index < u->snapshot.index)
+                n->snapshot_index = u->snapshot.index;
+            shell_config_reset(n, u->snapshot.index);
+        }
         j->must_persist = u->must_persist;
         j->persist_index = u->persist_index;
         j->persist_term = u->persist_term;
         if (u->n_committed) {
             n->handed_applied = u->committed[u->n_committed - 1].index;
             n->handed_term = u->committed[u->n_committed - 1].term;
+            if (u->config_changed)
+                conf_push(n, n->handed_applied);
         }
     }
     for (size_t i = 0; i < u->n_msgs; i++) {
@@ -479,10 +581,45 @@ static void process(struct node *n, const struct raft_update *u)
         take_snapshot(n);
 }
 
+/* Steps the transfer outcomes queued during a step, each with its own update. */
+static void drain_snap_status(struct node *n)
+{
+    while (n->n_snap_status && n->raft) {
+        struct raft_event sev = {.type = RAFT_EVENT_SNAPSHOT_STATUS};
+        sev.u.snapshot_status.node = n->snap_status[0].to;
+        sev.u.snapshot_status.ok = n->snap_status[0].ok;
+        n->n_snap_status--;
+        memmove(&n->snap_status[0], &n->snap_status[1],
+                n->n_snap_status * sizeof(n->snap_status[0]));
+        const struct raft_update *su = NULL;
+        (void)raft_step(n->raft, &sev, &su);
+        process(n, su);
+    }
+}
+
+void shell_snapshot_status(struct node *n, raft_id to, bool ok)
+{
+    if (!n->raft)
+        return;
+    if (n->n_snap_status < NODE_MAX_SNAP_STATUS) {
+        n->snap_status[n->n_snap_status].to = to;
+        n->snap_status[n->n_snap_status].ok = ok;
+        n->n_snap_status++;
+    }
+    /* (A full queue drops an outcome: the core's own snapshot timeout recovers.) */
+    if (!n->in_step) {
+        n->in_step = true;
+        drain_snap_status(n);
+        n->in_step = false;
+    }
+}
+
 int shell_step(struct node *n, const struct raft_event *ev, raft_id *hint)
 {
     if (!n->raft)
         return ASPEN_E_CLOSED;
+    ASPEN_ASSERT(!n->in_step); /* the update of the running step would be overwritten */
+    n->in_step = true;
     const struct raft_update *u = NULL;
     int rc = raft_step(n->raft, ev, &u);
     ASPEN_ASSERT(u != NULL);
@@ -492,15 +629,8 @@ int shell_step(struct node *n, const struct raft_event *ev, raft_id *hint)
         *hint = u->leader;
     /* Even a refused event's update must be processed (raft.h). */
     process(n, u);
-    while (n->n_snap_fail) {
-        raft_id to = n->snap_fail[--n->n_snap_fail];
-        struct raft_event sev = {.type = RAFT_EVENT_SNAPSHOT_STATUS};
-        sev.u.snapshot_status.node = to;
-        sev.u.snapshot_status.ok = false;
-        const struct raft_update *su = NULL;
-        (void)raft_step(n->raft, &sev, &su);
-        process(n, su);
-    }
+    drain_snap_status(n);
+    n->in_step = false;
     return rc;
 }
 
@@ -562,6 +692,10 @@ void shell_on_frame(void *ctx, const uint8_t pk[NET_KEY_BYTES], struct slice fra
     } else if (m.from != from->id || m.to != n->id.raft_id) {
         LOG_WARN("node", "misaddressed raft frame dropped",
                  "from=%s claims=%016" PRIx64 " to=%016" PRIx64, from->name, m.from, m.to);
+    } else if (m.type == RAFT_MSG_SNAPSHOT) {
+        /* A snapshot's message arrives only at the end of its stream (node/snap.h); one
+         * without the data would install a state this node does not hold. */
+        LOG_WARN("node", "raft frame with a snapshot message dropped", "from=%s", from->name);
     } else {
         if (m.type == RAFT_MSG_APPEND_RESP && !m.reject && n->role == RAFT_LEADER)
             members_on_ack(n, m.from, m.index);

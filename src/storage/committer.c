@@ -10,6 +10,7 @@
 #include "storage/committer.h"
 
 #include "base/assert.h"
+#include "base/clock.h"
 #include "base/constants.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -56,8 +57,9 @@ static struct store_job *take_batch(struct committer *c, uint64_t *n_jobs)
     return first;
 }
 
-/* One attempt: every job's writes in one transaction, one synced commit. */
-static int run_once(struct committer *c, struct store_job *batch)
+/* One attempt: every job's writes in one transaction, one synced commit. *commit_ns
+ * receives the commit's duration. */
+static int run_once(struct committer *c, struct store_job *batch, uint64_t *commit_ns)
 {
     struct store_txn *t;
     int rc = store_begin(c->s, true, &t);
@@ -69,18 +71,22 @@ static int run_once(struct committer *c, struct store_job *batch)
             return rc;
         }
     }
-    return store_commit(t, true);
+    uint64_t t0 = clock_monotonic_ns(clock_system());
+    rc = store_commit(t, true);
+    *commit_ns = clock_monotonic_ns(clock_system()) - t0;
+    return rc;
 }
 
 static void run_batch(struct committer *c, struct store_job *batch, uint64_t n_jobs)
 {
-    int rc = run_once(c, batch);
+    uint64_t commit_ns = 0;
+    int rc = run_once(c, batch, &commit_ns);
     bool is_retry = false;
     if (rc == ASPEN_E_FULL) {
         /* The backend grew its map when the failed transaction ended (store_lmdb.h): one
          * more try can fit. A second FULL is final for this batch. */
         is_retry = true;
-        rc = run_once(c, batch);
+        rc = run_once(c, batch, &commit_ns);
     }
     if (rc)
         LOG_WARN("storage", "batch failed", "jobs=%" PRIu64 " err=%s", n_jobs, aspen_err_name(rc));
@@ -94,8 +100,13 @@ static void run_batch(struct committer *c, struct store_job *batch, uint64_t n_j
     c->stats.failed_batches += rc != 0;
     pthread_mutex_unlock(&c->mu);
 
-    for (struct store_job *j = batch; j; j = j->next)
+    for (struct store_job *j = batch; j; j = j->next) {
         j->rc = rc;
+        j->commit_ns = 0;
+        j->batch_jobs = 0;
+    }
+    batch->commit_ns = commit_ns;
+    batch->batch_jobs = (uint32_t)n_jobs;
     if (c->opt.deliver)
         c->opt.deliver(c->opt.deliver_ctx, batch);
     else

@@ -41,7 +41,11 @@ struct store_job {
     void *ctx;
     uint32_t n_entries; /* the job's weight against the batch bounds (e.g. log entries) */
     uint64_t n_bytes;
-    int rc;                 /* the committer's: the batch's outcome, set before delivery */
+    int rc; /* the committer's: the batch's outcome, set before delivery */
+    /* The committer's, on the batch's first job only (0 on the others): how long the
+     * batch's commit took (page writes and syncs) and how many jobs it carried. */
+    uint64_t commit_ns;
+    uint32_t batch_jobs;
     struct store_job *next; /* the committer's while submitted; links a delivered batch */
 };
 

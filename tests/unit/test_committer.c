@@ -432,6 +432,12 @@ static void test_deliver_hook(void)
     CHECK_EQ(order_errors, 0);
     CHECK(deliveries >= 3 && deliveries <= 7); /* w5..w9 may split into several batches */
     CHECK_EQ(atomic_load(&g.done_calls), 1);
+    /* Each batch's first job carries the batch's size (and commit time); the rest zero. */
+    CHECK_EQ(g.job.batch_jobs, 1u);
+    CHECK_EQ(w[0].job.batch_jobs, 5u);
+    for (int i = 1; i < 5; i++)
+        CHECK_EQ(w[i].job.batch_jobs, 0u);
+    CHECK(w[5].job.batch_jobs >= 1 && w[5].job.commit_ns > 0);
     for (int i = 0; i < 10; i++) {
         CHECK_EQ(atomic_load(&w[i].done_calls), 1);
         if (i < 5)

@@ -244,6 +244,16 @@ static int install(struct store *s, const struct stream *st, struct raft_snapsho
     return store_commit(t, true);
 }
 
+/* Checks the stream without installing it (reader with no transaction). */
+static int check_only(const struct stream *st, struct raft_snapshot_meta *meta)
+{
+    struct kv_snapshot_reader r;
+    int rc = kv_snapshot_reader_begin(&r, NULL);
+    for (size_t i = 0; i < st->n && !rc; i++)
+        rc = kv_snapshot_reader_chunk(&r, slice_make(st->data[i], st->len[i]));
+    return rc ? rc : kv_snapshot_reader_end(&r, meta);
+}
+
 static bool meta_equal(const struct raft_snapshot_meta *a, const struct raft_snapshot_meta *b)
 {
     return a->index == b->index && a->term == b->term && a->config.n_voters == b->config.n_voters &&
@@ -444,7 +454,14 @@ static int refused(struct damage_ctx *d, void (*edit)(struct stream *, size_t), 
     edit(&s, arg);
     struct raft_snapshot_meta got;
     int rc = install(d->target, &s, &got);
+    /* A check without a transaction refuses exactly what installing refuses. */
+    int checked = check_only(&s, &got);
     stream_release(&s);
+    if (checked != rc) {
+        fprintf(stderr, "    install %s, check only %s\n", aspen_err_name(rc),
+                aspen_err_name(checked));
+        return __LINE__;
+    }
     if (rc != want1 && rc != want2) {
         fprintf(stderr, "    damage refused with %s\n", aspen_err_name(rc));
         return __LINE__;
@@ -597,8 +614,15 @@ static void test_damage_refused(void)
     line = refused(&d, edit_kind, good.n - 1, ASPEN_E_MALFORMED, ASPEN_E_MALFORMED);
     CHECK_MSG(line == 0, "kind: line %d", line);
 
-    /* The undamaged stream still installs (the refusals were not a broken target). */
-    struct raft_snapshot_meta got;
+    /* The undamaged stream still installs (the refusals were not a broken target), and a
+     * check alone passes it with the same meta, writing nothing. */
+    struct raft_snapshot_meta got, checked;
+    uint8_t before_check[HASH_BYTES];
+    CHECK_OK(store_digest(b, before_check));
+    CHECK_OK(check_only(&good, &checked));
+    CHECK(meta_equal(&checked, &meta));
+    CHECK_OK(store_digest(b, d.before));
+    CHECK(memcmp(before_check, d.before, HASH_BYTES) == 0);
     CHECK_OK(install(b, &good, &got));
     bool equal;
     CHECK_OK(compare_streamed(a, b, &equal));

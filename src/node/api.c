@@ -340,9 +340,10 @@ static void call_done(struct node_waiter *w, int rc, const struct kv_result *res
         cmd.u.member_remove.id = c->member;
         rc = n->raft ? call_propose(c, &cmd, &hint) : ASPEN_E_CLOSED;
         if (rc == ASPEN_E_NOT_LEADER) {
-            /* A leader that removed itself has stepped down: the record stays until an
-             * admin removes it on the new leader (it is harmless: not in the
-             * configuration, so it takes part in nothing). */
+            /* A leader that removed itself has stepped down and no new leader is known
+             * to forward to yet: the record stays until an admin removes it on the new
+             * leader (it is harmless: not in the configuration, so it takes part in
+             * nothing). */
             buf_init(&b, 256);
             (void)buf_printf(&b, "{\"index\":%" PRIu64 ",\"record\":\"kept\"}\n", index);
             respond_buf(c->x, 200, JSON_TYPE, &b);
@@ -851,6 +852,8 @@ int metrics_setup(struct node *n)
             "Snapshots received from a leader and installed.");
     COUNTER(snapshot_recv_failures, "aspen_snapshot_receive_failures_total",
             "Incoming snapshot transfers abandoned (stall, bad stream, disk error).");
+    COUNTER(forwarded, "aspen_proposals_forwarded_total",
+            "Proposals this follower forwarded to the leader.");
 #undef GAUGE
 #undef COUNTER
     /* Disk: a group commit is LMDB's page writes plus its fsyncs, so its duration is

@@ -39,6 +39,8 @@
 enum waiter_kind {
     WAITER_PROPOSAL = 1, /* a command or configuration change: done when its entry applies */
     WAITER_READ = 2,     /* a linearizable read: done when applied >= its read index */
+    WAITER_FORWARD = 3,  /* a proposal sent to the leader: becomes a PROPOSAL once the
+                            leader says where its entry went (forward.c) */
 };
 
 struct node_waiter;
@@ -56,7 +58,7 @@ struct node_waiter {
     bool ready;           /* read: index known */
     raft_index index;
     raft_term term;
-    uint64_t read_ctx;
+    uint64_t read_ctx; /* READ: the core's read id; FORWARD: the forwarding request id */
     uint64_t deadline_ms;
     struct node_waiter *prev, *next;
 };
@@ -174,6 +176,8 @@ struct node {
     /* waiters */
     struct waiter_list proposals;
     struct waiter_list reads;
+    struct waiter_list forwards; /* forwarded proposals not yet placed by the leader */
+    uint64_t next_forward_id;
 
     /* network */
     struct net_transport net;
@@ -198,7 +202,7 @@ struct node {
             *is_leader, *has_leader;
         struct metric_counter *proposals, *proposals_failed, *reads, *jobs, *msgs_sent,
             *msgs_received, *msgs_dropped, *snapshots_sent, *snapshot_send_failures,
-            *snapshots_installed, *snapshot_recv_failures;
+            *snapshots_installed, *snapshot_recv_failures, *forwarded;
         struct metric_histogram *commit_seconds, *batch_jobs, *peer_rtt_seconds;
     } m;
 
@@ -251,6 +255,29 @@ void shell_expire(struct node *n);
 void shell_fail_all(struct node *n, int rc);
 /* Removes w from its list without calling it (the caller gave up on it). */
 void shell_forget(struct node *n, struct node_waiter *w);
+/* Leader: proposes cmd with no waiter (a forwarded proposal: the follower waits). On 0,
+ * n->last_proposed_index/term say where it went. Errors as shell_propose. */
+int shell_propose_unwaited(struct node *n, struct slice cmd, raft_id *hint);
+/* Waiter list plumbing for forward.c. */
+void shell_waiter_push(struct node *n, struct node_waiter *w);
+void shell_waiter_finish(struct node *n, struct node_waiter *w, int rc, const struct kv_result *res,
+                         raft_index index);
+struct node_waiter *shell_forward_find(struct node *n, uint64_t id);
+/* The leader placed w's entry at (index, term): wait for it like a local proposal. */
+void shell_forward_proposed(struct node *n, struct node_waiter *w, raft_index index,
+                            raft_term term);
+
+/* ---- forward.c ---- */
+#define FORWARD_MAGIC0 0xA5
+#define FORWARD_MAGIC1 0x46 /* 'F' */
+/* Is this raft-protocol frame a forwarding frame (not a raft message)? */
+bool forward_is_frame(struct slice frame);
+void forward_on_frame(struct node *n, const struct member_info *from, struct slice frame);
+/* Follower: sends cmd to the leader and waits for its entry like a local proposal. 0:
+ * w->done will be called; ASPEN_E_NOT_LEADER (no leader known, *hint), ASPEN_E_BUSY,
+ * ASPEN_E_TOO_LARGE. */
+int forward_propose(struct node *n, struct slice cmd, struct node_waiter *w, uint64_t timeout_ms,
+                    raft_id *hint);
 
 /* ---- members.c ---- */
 /* Reloads the member table from the registry (a read transaction) and applies it to the

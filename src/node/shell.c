@@ -38,7 +38,9 @@
 
 static struct waiter_list *list_of(struct node *n, const struct node_waiter *w)
 {
-    return w->kind == WAITER_READ ? &n->reads : &n->proposals;
+    return w->kind == WAITER_READ      ? &n->reads
+           : w->kind == WAITER_FORWARD ? &n->forwards
+                                       : &n->proposals;
 }
 
 static void wl_push(struct waiter_list *l, struct node_waiter *w)
@@ -86,6 +88,34 @@ void shell_forget(struct node *n, struct node_waiter *w)
         wl_remove(list_of(n, w), w);
 }
 
+void shell_waiter_push(struct node *n, struct node_waiter *w)
+{
+    wl_push(list_of(n, w), w);
+}
+
+void shell_waiter_finish(struct node *n, struct node_waiter *w, int rc, const struct kv_result *res,
+                         raft_index index)
+{
+    waiter_finish(n, w, rc, res, index);
+}
+
+struct node_waiter *shell_forward_find(struct node *n, uint64_t id)
+{
+    for (struct node_waiter *w = wl_first(&n->forwards); w; w = wl_next(&n->forwards, w))
+        if (w->read_ctx == id)
+            return w;
+    return NULL;
+}
+
+void shell_forward_proposed(struct node *n, struct node_waiter *w, raft_index index, raft_term term)
+{
+    wl_remove(&n->forwards, w);
+    w->kind = WAITER_PROPOSAL;
+    w->index = index;
+    w->term = term;
+    wl_push(&n->proposals, w);
+}
+
 void shell_fail_all(struct node *n, int rc)
 {
     struct node_waiter *w;
@@ -93,13 +123,15 @@ void shell_fail_all(struct node *n, int rc)
         waiter_finish(n, w, rc, NULL, 0);
     while ((w = wl_first(&n->reads)))
         waiter_finish(n, w, rc, NULL, 0);
+    while ((w = wl_first(&n->forwards)))
+        waiter_finish(n, w, rc, NULL, 0);
 }
 
 void shell_expire(struct node *n)
 {
     uint64_t now = node_now_ms(n);
-    struct waiter_list *lists[2] = {&n->proposals, &n->reads};
-    for (int i = 0; i < 2; i++) {
+    struct waiter_list *lists[3] = {&n->proposals, &n->reads, &n->forwards};
+    for (int i = 0; i < 3; i++) {
         struct node_waiter *w = wl_first(lists[i]);
         while (w) {
             struct node_waiter *next = wl_next(lists[i], w);
@@ -677,6 +709,10 @@ void shell_on_frame(void *ctx, const uint8_t pk[NET_KEY_BYTES], struct slice fra
     const struct member_info *from = members_find_pk(n, pk);
     if (!from)
         return; /* trusted a moment ago, removed since */
+    if (forward_is_frame(frame)) {
+        forward_on_frame(n, from, frame);
+        return;
+    }
     n->m.msgs_received->value++;
     if (n->inflight >= SHELL_MAX_INFLIGHT_JOBS) {
         n->m.msgs_dropped->value++;
@@ -735,8 +771,7 @@ static int after_propose(struct node *n, int rc, struct node_waiter *w, uint64_t
     return 0;
 }
 
-int shell_propose(struct node *n, struct slice cmd, struct node_waiter *w, uint64_t timeout_ms,
-                  raft_id *hint)
+int shell_propose_unwaited(struct node *n, struct slice cmd, raft_id *hint)
 {
     int rc = admit(n, hint);
     if (rc)
@@ -750,6 +785,19 @@ int shell_propose(struct node *n, struct slice cmd, struct node_waiter *w, uint6
     rc = shell_step(n, &ev, hint);
     if (rc)
         n->m.proposals_failed->value++;
+    return rc;
+}
+
+int shell_propose(struct node *n, struct slice cmd, struct node_waiter *w, uint64_t timeout_ms,
+                  raft_id *hint)
+{
+    if (n->stopping || !n->raft)
+        return ASPEN_E_CLOSED;
+    if (cmd.len > ASPEN_MAX_REQUEST_BYTES)
+        return ASPEN_E_TOO_LARGE;
+    if (n->role != RAFT_LEADER)
+        return forward_propose(n, cmd, w, timeout_ms, hint); /* one hop to the leader */
+    int rc = shell_propose_unwaited(n, cmd, hint);
     return after_propose(n, rc, w, timeout_ms);
 }
 

@@ -221,9 +221,16 @@ def scenario_formation(root):
         check(ok, "3-node cluster forms (init + 2 joins, promoted to voters)")
         if not ok:
             return
+        revs = []
         for i, n in enumerate(nodes):
-            code, body, _ = put(n, f"k{i}", f"v{i}")
-            check(code == 200, f"write through {n.name} (follower writes redirect to the leader)")
+            # No redirect followed: a follower forwards the write to the leader itself.
+            code, body, _ = http("PUT", f"{n.url}/v1/kv/k{i}", f"v{i}".encode(), follow=False)
+            revs.append(json.loads(body).get("revision", 0) if code == 200 else 0)
+            check(code == 200, f"write through {n.name} (a follower forwards it to the leader)")
+        check(revs[0] > 0 and revs[1] == revs[0] + 1 and revs[2] == revs[1] + 1,
+              f"forwarded writes answer with their own revisions ({revs})")
+        fwd = sum(metric(n, "aspen_proposals_forwarded_total") or 0 for n in nodes)
+        check(fwd == 2, f"the two followers forwarded one write each ({fwd:.0f})")
         for n in nodes:
             vals = [get(n, f"k{i}") for i in range(3)]
             check(all(c == 200 and b == f"v{i}".encode() for i, (c, b) in enumerate(vals)),

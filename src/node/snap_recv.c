@@ -114,10 +114,10 @@ static void recv_end(struct node *n, int rc, bool tell_sender)
         reply(n, r->pk, SNAP_RESULT, r->id, 0, rc);
     if (rc) {
         n->m.snapshot_recv_failures->value++;
-        LOG_WARN("node", "incoming snapshot abandoned", "index=%" PRIu64 " reason=%s",
-                 r->msg.snapshot.index, aspen_err_name(rc));
+        LOG_WARN("node", "incoming snapshot abandoned", "from=%016" PRIx64 " chunks=%u reason=%s",
+                 r->from, r->next_seq, aspen_err_name(rc));
     }
-    free_queue(r);
+    /* The queue goes with the rest in teardown: a write in flight still reads its head. */
     if (!r->opening && !r->writing && !r->closing)
         teardown(st);
 }
@@ -149,7 +149,7 @@ const char *snap_recv_spool_path(const struct node *n)
 
 /* ---- the spool ---- */
 
-static void write_next(struct snap_recv_state *st);
+static int write_next(struct snap_recv_state *st);
 static void maybe_step(struct snap_recv_state *st);
 
 static void on_opened(uv_fs_t *req)
@@ -170,7 +170,7 @@ static void on_opened(uv_fs_t *req)
         recv_end(st->n, ASPEN_E_IO, true);
         return;
     }
-    write_next(st);
+    (void)write_next(st);
 }
 
 static void on_written(uv_fs_t *req)
@@ -201,15 +201,17 @@ static void on_written(uv_fs_t *req)
     mem_free(b);
     r->progress_ms = node_now_ms(n);
     reply(n, r->pk, SNAP_ACK, r->id, r->written, 0);
-    write_next(st);
-    maybe_step(st);
+    if (write_next(st) == 0)
+        maybe_step(st);
 }
 
-static void write_next(struct snap_recv_state *st)
+/* Starts the next spool write if one is due. Non-zero: the transfer ended (st may be
+ * freed). */
+static int write_next(struct snap_recv_state *st)
 {
     struct snap_recv *r = &st->r;
     if (r->fd < 0 || r->writing || r->closing || !r->wq_head)
-        return;
+        return 0;
     struct snap_wbuf *b = r->wq_head;
     uv_buf_t ub = uv_buf_init((char *)b->data, (unsigned int)b->len);
     r->writing = true;
@@ -218,7 +220,9 @@ static void write_next(struct snap_recv_state *st)
     if (rc) {
         r->writing = false;
         recv_end(st->n, ASPEN_E_IO, true);
+        return rc;
     }
+    return 0;
 }
 
 static void on_spool_closed(uv_fs_t *req)
@@ -360,7 +364,7 @@ static void on_chunk(struct node *n, const struct member_info *from, const struc
     r->next_seq++;
     r->bytes += f->body.len;
     r->progress_ms = node_now_ms(n);
-    write_next(state_of(r));
+    (void)write_next(state_of(r));
 }
 
 static void on_done(struct node *n, const struct member_info *from, const struct snap_frame *f)

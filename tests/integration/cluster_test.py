@@ -204,7 +204,11 @@ def put_many(n, prefix, count, threads=8, pad=0):
 
 
 def spools(n):
-    return [f for f in os.listdir(n.dir) if f.startswith("snapshot.") and f.endswith(".recv")]
+    try:
+        names = os.listdir(n.dir)
+    except FileNotFoundError:
+        return []  # not created yet
+    return [f for f in names if f.startswith("snapshot.") and f.endswith(".recv")]
 
 
 def stop_all(nodes):
@@ -458,6 +462,26 @@ def scenario_snapshot(root):
         check(get(n4, f"t{last:05d}") == (200, f"v{last}".encode()) and
               get(n4, "s00000") == (200, val(0, pad).encode()),
               "the joiner serves linearizable reads")
+        # The leader dies while a fifth node's snapshot streams in: the new leader's
+        # transfer replaces the broken one, and the receiver cleans up after it.
+        _, cred, _ = http("POST", ld.url + "/v1/cluster/credentials")
+        n5 = Node(root, "n5")
+        nodes.append(n5)
+        n5.start("--join", ticket.decode().strip(), "--join-credential", cred.decode().strip(),
+                 "--auto-promote=false", *extra)
+        spooling = wait(lambda: spools(n5), 20, step=0.002)
+        ld.kill()
+        check(bool(spooling), "the leader was killed during a transfer to a joiner")
+        rest = [n for n in nodes if n.alive()]
+        new = wait(lambda: leader_of(rest), 10)
+        check(new is not None, "a new leader is elected")
+        if new:
+            target = status(new)["commit"]
+            ok = wait(lambda: (status(n5) or {}).get("applied", 0) >= target, 30)
+            check(bool(ok) and get(n5, f"t{last:05d}", serializable=True) ==
+                  (200, f"v{last}".encode()), "the joiner gets its state from the new leader")
+            check(wait(lambda: not spools(n5), 10) is not None and not spools(n5),
+                  "no spool file is left behind")
     finally:
         stop_all(nodes)
 

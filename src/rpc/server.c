@@ -526,7 +526,7 @@ static void call_fail(struct rpc_call *call, int status, const char *text)
     if (call->has_stream)
         call_submit_final(call, 200, status, text);
     if (had_handler)
-        call_cancel_handler(call);
+        call_cancel_handler(call); /* last: the handler may give the call back here */
 }
 
 /* The stream is gone (closed, reset, or its connection closed). */
@@ -557,11 +557,12 @@ static void call_detach(struct rpc_call *call)
     if (call->phase != P_HEADERS)
         count_status(call, GRPC_STATUS_CANCELLED); /* no status of ours reached the client */
     call_timer_close(call);
-    if (call->phase != P_DONE) {
-        bool had_handler = call->phase == P_HANDLER;
-        call->phase = P_DONE;
-        if (had_handler)
-            call_cancel_handler(call);
+    bool must_tell = call->phase == P_HANDLER && call->has_handler && !call->is_cancelled;
+    call->phase = P_DONE;
+    if (must_tell) {
+        /* Last: the handler may give the call back inside on_cancel, which frees it. */
+        call_cancel_handler(call);
+        return;
     }
     call_maybe_free(call);
 }

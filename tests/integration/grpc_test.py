@@ -280,6 +280,20 @@ def test_cancellation(s):
     fut.cancel()
     st = s.wait_stat(lambda st: st["cancels_Never"] > before["cancels_Never"])
     check(st["cancels_Never"] == before["cancels_Never"] + 1, "cancel: unary handler told when the client cancels")
+    # Without a deadline the call has no timer: the handler's release inside on_cancel is
+    # what frees it.
+    fut = ch.unary_unary(ECHO + "Never").future(b"")
+    s.wait_stat(lambda st: st["held_calls"] >= 1)
+    fut.cancel()
+    st = s.wait_stat(lambda st: st["cancels_Never"] > before["cancels_Never"] + 1)
+    check(st["cancels_Never"] == before["cancels_Never"] + 2, "cancel: a call without deadline, cancelled")
+    bidi = ch.stream_stream(ECHO + "Bidi")(iter([b"a", b"b"]))
+    it = ch.stream_stream(ECHO + "Bidi")(iter(lambda: time.sleep(0.05) or b"tick", None))
+    check(next(it) == b"tick", "cancel: an endless bidi call is running")
+    it.cancel()
+    st = s.wait_stat(lambda st: st["cancels_Bidi"] > before["cancels_Bidi"])
+    check(st["cancels_Bidi"] == before["cancels_Bidi"] + 1, "cancel: bidi handler told when the client cancels")
+    check(list(bidi) == [b"a", b"b"], "cancel: another bidi call on the channel unaffected")
     it = ch.unary_stream(ECHO + "ServerStream")(b"100000000,1000", timeout=30)
     for _ in range(10):
         next(it)

@@ -27,6 +27,11 @@ packages=(
   libgnutls28-dev     # TLS 1.3 with raw public keys for the peer transport (src/net)
   libyaml-dev         # aspen-node's config file (YAML, keys named like etcd's flags)
   curl                # scripts/local-cluster talks to the nodes' HTTP endpoint
+  libnghttp2-dev      # HTTP/2 for the gRPC client API (src/rpc/server.c), h2c on the client port
+  protobuf-c-compiler # protoc-c: C code for the etcd v3 and aspen.v1 schemas (proto/), at build time
+  libprotobuf-c-dev   # the runtime the protoc-c generated code links (rpc_proto_dep)
+  protobuf-compiler   # protoc --decode/--decode_raw: tests check our field numbers on the wire
+  python3-grpcio      # a real gRPC client for tests/integration/grpc_test.py (raw-bytes calls)
 )
 
 missing=()

@@ -121,6 +121,57 @@
 #define ASPEN_HTTP_MAX_METHOD_BYTES 32
 #define ASPEN_HTTP_MAX_TARGET_BYTES (8 * ASPEN_KIB)
 
+/* The gRPC client API (src/rpc): gRPC over HTTP/2 without TLS (h2c, prior knowledge) on
+ * the client port, through nghttp2.
+ *
+ * Largest request message: etcd's server reads --max-request-bytes plus 512 KiB of gRPC
+ * overhead (its grpcOverheadBytes), so with the 1.5 MiB request limit a message of up to
+ * 2 MiB is read and a longer one is refused RESOURCE_EXHAUSTED from its 5-byte prefix,
+ * before any of it is buffered. Responses may be larger (a range page, a snapshot chunk):
+ * up to the RPC message bound. */
+#define ASPEN_GRPC_MAX_MESSAGE_BYTES      (ASPEN_MAX_REQUEST_BYTES + 512 * ASPEN_KIB)
+#define ASPEN_GRPC_MAX_SEND_MESSAGE_BYTES ASPEN_MAX_RPC_MESSAGE_BYTES
+/* SETTINGS_MAX_CONCURRENT_STREAMS, and connections per server: the HTTP endpoint's caps
+ * (a connection handed over from the HTTP/1.1 server counts here, no longer there). */
+#define ASPEN_GRPC_MAX_CONCURRENT_STREAMS ASPEN_MAX_STREAMS_PER_CONNECTION
+#define ASPEN_GRPC_MAX_CONNECTIONS        ASPEN_MAX_CLIENT_CONNECTIONS
+/* HTTP/2 receive windows. A request's bytes are taken (WINDOW_UPDATE sent) as the message
+ * is assembled, so the stream window bounds only the bytes waiting for a handler that
+ * pushed back; 256 KiB keeps a 2 MiB put flowing at LAN speed without waiting on window
+ * updates. The connection window holds every stream's full window, so streams held back
+ * by their handlers can never starve the others. */
+#define ASPEN_GRPC_STREAM_WINDOW_BYTES (256 * ASPEN_KIB)
+#define ASPEN_GRPC_CONN_WINDOW_BYTES                                                               \
+    (ASPEN_GRPC_MAX_CONCURRENT_STREAMS * ASPEN_GRPC_STREAM_WINDOW_BYTES)
+/* SETTINGS_MAX_HEADER_LIST_SIZE: the HTTP/1.1 endpoint's header bound (etcd's clients send
+ * a handful of short headers: path, content type, timeout, a token). */
+#define ASPEN_GRPC_MAX_HEADER_LIST_BYTES ASPEN_HTTP_MAX_HEADER_BYTES
+/* Response bytes one call may have queued and not yet handed to HTTP/2: beyond it a send
+ * answers ASPEN_E_BUSY and the handler waits for its writable callback, so a watcher that
+ * reads slowly costs at most this (or one larger message, which an empty queue always
+ * takes). */
+#define ASPEN_GRPC_CALL_SEND_QUEUE_BYTES ASPEN_MIB
+/* A status message (grpc-message trailer) is cut to this many bytes before it is
+ * percent-encoded; etcd's error strings are a few dozen bytes. */
+#define ASPEN_GRPC_MAX_STATUS_MESSAGE_BYTES 1024
+/* Methods one server routes: etcd v3's 39 plus the aspen.v1 services and room to grow. */
+#define ASPEN_GRPC_MAX_METHODS 256
+/* Keepalive: a connection from which nothing has arrived for the interval gets a PING; no
+ * acknowledgement within the timeout closes it (a peer gone without a FIN). etcd's
+ * defaults (--grpc-keepalive-interval 2h, --grpc-keepalive-timeout 20s). */
+#define ASPEN_GRPC_KEEPALIVE_INTERVAL_MS (2u * 3600 * 1000)
+#define ASPEN_GRPC_KEEPALIVE_TIMEOUT_MS  20000
+/* A new connection must deliver the HTTP/2 client preface within this (slow-loris), like
+ * a first HTTP/1.1 request. */
+#define ASPEN_GRPC_HANDSHAKE_TIMEOUT_MS ASPEN_HTTP_READ_TIMEOUT_MS
+/* Bytes handed to one uv_write: nghttp2's frames are gathered up to this, one write in
+ * flight per connection, so a client that stops reading holds at most this much of ours
+ * (the rest stays in the calls' bounded queues). */
+#define ASPEN_GRPC_WRITE_BATCH_BYTES (64 * ASPEN_KIB)
+/* Closing a connection: its last frames (final statuses, GOAWAY) get this long to be
+ * written before the socket is closed anyway. */
+#define ASPEN_GRPC_CLOSE_LINGER_MS 1000
+
 /* Client requests waiting for the log on one node (proposals, and linearizable reads
  * separately): beyond this the node answers BUSY instead of queueing without bound. */
 #define ASPEN_NODE_MAX_PENDING 16384
@@ -609,6 +660,22 @@ _Static_assert(ASPEN_HTTP_MAX_METHOD_BYTES + ASPEN_HTTP_MAX_TARGET_BYTES + 64 <
 _Static_assert(ASPEN_HTTP_MAX_HEADER_BYTES + ASPEN_HTTP_MAX_BODY_BYTES <=
                    ASPEN_MAX_RPC_MESSAGE_BYTES,
                "a whole HTTP request stays under the RPC message bound");
+_Static_assert(ASPEN_GRPC_MAX_MESSAGE_BYTES >= ASPEN_MAX_REQUEST_BYTES + 64 * ASPEN_KIB,
+               "a gRPC message holds any request with room for its encoding");
+_Static_assert(ASPEN_GRPC_MAX_MESSAGE_BYTES <= ASPEN_GRPC_MAX_SEND_MESSAGE_BYTES &&
+                   ASPEN_GRPC_MAX_SEND_MESSAGE_BYTES <= ASPEN_MAX_RPC_MESSAGE_BYTES,
+               "gRPC messages stay within the RPC message bound");
+_Static_assert(ASPEN_MAX_RANGE_RESPONSE_BYTES + ASPEN_MIB <= ASPEN_GRPC_MAX_SEND_MESSAGE_BYTES,
+               "a full range page plus its header fits one gRPC response");
+_Static_assert(ASPEN_GRPC_MAX_SEND_MESSAGE_BYTES + 5 <= UINT32_MAX,
+               "the gRPC length prefix is 32-bit");
+_Static_assert(ASPEN_GRPC_STREAM_WINDOW_BYTES >= 65535 && ASPEN_GRPC_CONN_WINDOW_BYTES <= INT32_MAX,
+               "HTTP/2 windows: at least the protocol's default, at most 2^31-1");
+_Static_assert(ASPEN_GRPC_CONN_WINDOW_BYTES >=
+                   (uint64_t)ASPEN_GRPC_MAX_CONCURRENT_STREAMS * ASPEN_GRPC_STREAM_WINDOW_BYTES,
+               "held-back streams cannot exhaust the connection window");
+_Static_assert(ASPEN_GRPC_KEEPALIVE_TIMEOUT_MS < ASPEN_GRPC_KEEPALIVE_INTERVAL_MS,
+               "a keepalive ping is answered or given up before the next one");
 _Static_assert(ASPEN_PEER_MAX_FRAME_BYTES >= ASPEN_RAFT_MAX_MSG_FRAME_BYTES,
                "every encoded raft message must fit one peer frame");
 _Static_assert(ASPEN_PEER_MAX_FRAME_BYTES >= ASPEN_SNAPSHOT_CHUNK_MAX_BYTES,

@@ -1,8 +1,9 @@
 /*
  * The node's HTTP/1.1 endpoint: health, Prometheus metrics and the admin / KV API that
  * operators reach with curl (and that scripts/local-cluster and the integration tests
- * use). The etcd-compatible gRPC API (issue 6) will share the client port by recognising
- * the HTTP/2 preface; until then a "PRI * HTTP/2.0" request is answered 505.
+ * use). The etcd-compatible gRPC API shares the client port: with on_h2_preface set, a
+ * connection that opens with the HTTP/2 client preface is handed over to it (src/rpc);
+ * without it a "PRI * HTTP/2.0" request is answered 505.
  *
  * Two layers:
  *   - the parser (pure, no I/O): a request is fed in arbitrary chunks and comes out whole
@@ -138,6 +139,14 @@ struct http_server_options {
     uint32_t read_timeout_ms; /* default ASPEN_HTTP_READ_TIMEOUT_MS */
     uint32_t idle_timeout_ms; /* default ASPEN_HTTP_IDLE_TIMEOUT_MS; also bounds a write */
     uint32_t linger_ms;       /* draining before a close; default 2000 */
+    /* Optional HTTP/2 handover (NULL: none). A connection whose first bytes are the HTTP/2
+     * client preface ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") is given away: reading is
+     * stopped, the server forgets it, and tcp (allocated with mem_alloc; data field
+     * free for the callee) belongs to the callee, which must close it with uv_close and
+     * then mem_free it (rpc_server_adopt does both). bytes[0..n) are all the bytes read
+     * from it (the preface and whatever followed), valid during the call only. */
+    void (*on_h2_preface)(void *h2_ctx, uv_tcp_t *tcp, const uint8_t *bytes, size_t n);
+    void *h2_ctx;
 };
 
 /* http_server_open with options (NULL: defaults). ASPEN_E_INVALID also for
@@ -164,7 +173,8 @@ struct http_server_stats {
     uint64_t connections_refused; /* over ASPEN_MAX_CLIENT_CONNECTIONS (or out of memory) */
     uint64_t requests;            /* handed to on_request */
     uint64_t parse_errors;
-    uint64_t timeouts; /* read (408 or no request at all), idle and write deadlines */
+    uint64_t timeouts;    /* read (408 or no request at all), idle and write deadlines */
+    uint64_t handed_over; /* connections given to on_h2_preface */
 };
 void http_server_stats(const struct http_server *s, struct http_server_stats *out);
 

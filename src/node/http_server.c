@@ -76,7 +76,7 @@ struct http_exchange {
 struct conn {
     struct http_server *s;
     struct conn *prev, *next; /* s->conns */
-    uv_tcp_t tcp;
+    uv_tcp_t *tcp;            /* owned (allocated, so it can be handed over); NULL once it was */
     uv_timer_t timer;
     uv_write_t write_req;
     uv_write_t continue_req;
@@ -89,6 +89,7 @@ struct conn {
     bool is_writing_continue;
     bool close_after_write;
     bool saw_eof;               /* the client sent FIN while its response was being written */
+    bool is_sniffing;           /* on_h2_preface set, and the first bytes may be the preface */
     struct http_parser *parser; /* owned (NULL once handed to an orphaned exchange) */
     struct http_exchange *x;    /* owned while not with the handler */
     struct buf pending;         /* owned: bytes read, not yet parsed */
@@ -170,6 +171,10 @@ static void on_conn_handle_closed(uv_handle_t *h)
 {
     struct conn *conn = h->data;
     struct http_server *s = conn->s;
+    if (h == (uv_handle_t *)conn->tcp) {
+        mem_free(conn->tcp);
+        conn->tcp = NULL;
+    }
     if (--conn->open_handles == 0)
         conn_free(conn);
     handle_closed(s);
@@ -189,9 +194,11 @@ static void conn_close(struct conn *conn, enum log_level level, const char *reas
         conn->parser = NULL;
         conn->x = NULL; /* the exchange frees itself in http_respond */
     }
-    uv_read_stop((uv_stream_t *)&conn->tcp);
+    if (conn->tcp)
+        uv_read_stop((uv_stream_t *)conn->tcp);
     uv_timer_stop(&conn->timer);
-    uv_close((uv_handle_t *)&conn->tcp, on_conn_handle_closed);
+    if (conn->tcp)
+        uv_close((uv_handle_t *)conn->tcp, on_conn_handle_closed);
     uv_close((uv_handle_t *)&conn->timer, on_conn_handle_closed);
 }
 
@@ -213,13 +220,13 @@ static void conn_update_reading(struct conn *conn)
     bool wants = !conn->saw_eof && (conn->state == C_READING || conn->state == C_LINGERING ||
                                     conn->pending.len < PENDING_MAX_BYTES);
     if (wants && !conn->is_reading) {
-        if (uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read) != 0) {
+        if (uv_read_start((uv_stream_t *)conn->tcp, on_alloc, on_read) != 0) {
             conn_close(conn, LOG_LEVEL_INFO, "read failed");
             return;
         }
         conn->is_reading = true;
     } else if (!wants && conn->is_reading) {
-        uv_read_stop((uv_stream_t *)&conn->tcp);
+        uv_read_stop((uv_stream_t *)conn->tcp);
         conn->is_reading = false;
     }
 }
@@ -230,7 +237,7 @@ static void conn_linger(struct conn *conn)
 {
     conn->state = C_LINGERING;
     conn->shutdown_req.data = conn;
-    if (uv_shutdown(&conn->shutdown_req, (uv_stream_t *)&conn->tcp, on_shutdown) != 0) {
+    if (uv_shutdown(&conn->shutdown_req, (uv_stream_t *)conn->tcp, on_shutdown) != 0) {
         conn_close(conn, LOG_LEVEL_DEBUG, "shutdown failed");
         return;
     }
@@ -373,7 +380,7 @@ static void conn_write_response(struct conn *conn, int status, const char *conte
     timer_set(conn, T_WRITE, conn->s->opt.idle_timeout_ms);
     conn->write_req.data = conn;
     uv_buf_t b = uv_buf_init((char *)conn->wbuf, (unsigned)out_len);
-    rc = uv_write(&conn->write_req, (uv_stream_t *)&conn->tcp, &b, 1, on_write);
+    rc = uv_write(&conn->write_req, (uv_stream_t *)conn->tcp, &b, 1, on_write);
     if (rc < 0) {
         mem_free(conn->wbuf); /* no callback will come */
         conn->wbuf = NULL;
@@ -439,7 +446,7 @@ static size_t conn_feed(struct conn *conn, const uint8_t *data, size_t len)
         /* The client waits for this before it sends the body (RFC 9110 §10.1.1). */
         uv_buf_t b = uv_buf_init((char *)continue_100, sizeof(continue_100) - 1);
         conn->continue_req.data = conn;
-        if (uv_write(&conn->continue_req, (uv_stream_t *)&conn->tcp, &b, 1, on_continue_written) ==
+        if (uv_write(&conn->continue_req, (uv_stream_t *)conn->tcp, &b, 1, on_continue_written) ==
             0)
             conn->is_writing_continue = true;
     }
@@ -456,6 +463,41 @@ static void conn_advance(struct conn *conn)
         memmove(conn->pending.data, conn->pending.data + n, conn->pending.len - n);
         conn->pending.len -= n;
     }
+}
+
+/* Gives the socket and the bytes read so far to on_h2_preface; conn closes without it. */
+static void hand_over(struct conn *conn)
+{
+    struct http_server *s = conn->s;
+    uv_tcp_t *tcp = conn->tcp;
+    uv_read_stop((uv_stream_t *)tcp);
+    conn->is_reading = false;
+    conn->tcp = NULL;
+    conn->open_handles--;
+    s->live_handles--;
+    s->stats.handed_over++;
+    size_t n = 0;
+    uint8_t *bytes = buf_steal(&conn->pending, &n);
+    tcp->data = NULL;
+    conn_close(conn, LOG_LEVEL_DEBUG, "handed over to HTTP/2");
+    s->opt.on_h2_preface(s->opt.h2_ctx, tcp, bytes, n);
+    mem_free(bytes);
+}
+
+/* Decides, from the first bytes of a connection, whether it speaks HTTP/2 (prior
+ * knowledge: RFC 9113 §3.4's preface) or HTTP/1.1. */
+static void sniff(struct conn *conn)
+{
+    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    size_t want = sizeof(preface) - 1;
+    size_t n = conn->pending.len < want ? conn->pending.len : want;
+    if (memcmp(conn->pending.data, preface, n) != 0) {
+        conn->is_sniffing = false;
+        conn_advance(conn); /* HTTP/1.1 after all */
+        return;
+    }
+    if (n == want)
+        hand_over(conn);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
@@ -508,6 +550,17 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
     }
     if (conn->timer_kind == T_IDLE)
         timer_set(conn, T_READ, conn->s->opt.read_timeout_ms); /* a request has begun */
+    if (conn->is_sniffing) {
+        /* The first bytes wait in pending until they match the HTTP/2 preface or not. */
+        if (buf_append(&conn->pending, data, len) != 0) {
+            conn_close(conn, LOG_LEVEL_WARN, "cannot buffer input");
+            return;
+        }
+        sniff(conn);
+        if (!conn->is_closing)
+            conn_update_reading(conn);
+        return;
+    }
     if (conn->pending.len > 0) {
         if (buf_append(&conn->pending, data, len) != 0) {
             conn_close(conn, LOG_LEVEL_WARN, "cannot buffer input");
@@ -557,18 +610,21 @@ static struct conn *conn_new(struct http_server *s, int *rc)
 {
     struct conn *conn = mem_calloc(1, sizeof(*conn));
     struct http_exchange *x = mem_calloc(1, sizeof(*x));
+    uv_tcp_t *tcp = mem_alloc(sizeof(*tcp));
     struct http_parser *p = NULL;
-    *rc = conn && x ? http_parser_create(&p) : ASPEN_E_NOMEM;
+    *rc = conn && x && tcp ? http_parser_create(&p) : ASPEN_E_NOMEM;
     if (*rc == 0)
-        *rc = uv_tcp_init(s->loop, &conn->tcp);
+        *rc = uv_tcp_init(s->loop, tcp);
     if (*rc != 0) {
         http_parser_free(p);
+        mem_free(tcp);
         mem_free(x);
         mem_free(conn);
         return NULL;
     }
     uv_timer_init(s->loop, &conn->timer);
-    conn->tcp.data = conn->timer.data = conn;
+    conn->tcp = tcp;
+    conn->tcp->data = conn->timer.data = conn;
     conn->open_handles = 2;
     s->live_handles += 2;
     conn->s = s;
@@ -608,16 +664,17 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     s->stats.connections_total++;
-    rc = uv_accept(server, (uv_stream_t *)&conn->tcp);
+    rc = uv_accept(server, (uv_stream_t *)conn->tcp);
     if (rc != 0) {
         conn_close(conn, LOG_LEVEL_WARN, "accept failed");
         return;
     }
     struct sockaddr_storage peer;
     int plen = sizeof(peer);
-    if (uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&peer, &plen) == 0)
+    if (uv_tcp_getpeername(conn->tcp, (struct sockaddr *)&peer, &plen) == 0)
         sockaddr_text(&peer, conn->x->peer);
-    uv_tcp_nodelay(&conn->tcp, 1);
+    uv_tcp_nodelay(conn->tcp, 1);
+    conn->is_sniffing = s->opt.on_h2_preface != NULL;
     LOG_DEBUG("http", "connection accepted", "peer=%s", conn->x->peer);
     /* A new connection is opened to send a request: the read timeout, not the idle one. */
     timer_set(conn, T_READ, s->opt.read_timeout_ms);

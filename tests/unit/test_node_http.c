@@ -14,7 +14,8 @@
  * keep-alive, pipelining in order and one request at a time, Connection: close, HTTP/1.0,
  * HEAD, 100-continue, 413 / 400 then close, a client leaving before its deferred response,
  * read and idle timeouts, the connection cap, stop_accepting, close with an exchange
- * outstanding, open errors.
+ * outstanding, open errors, and the HTTP/2 handover (the preface, even split, hands the
+ * socket and the bytes read to on_h2_preface; near misses stay HTTP/1.1).
  */
 #include "test.h"
 
@@ -1554,6 +1555,105 @@ static void test_server_garbage(void)
     CHECK_EQ(loop_end(), 0);
 }
 
+/* ---------------------------------------------------------------------------------------
+ * HTTP/2 handover (http_server_options.on_h2_preface)
+ * ------------------------------------------------------------------------------------- */
+
+struct h2_taken {
+    uv_tcp_t *tcp;
+    uint8_t bytes[256];
+    size_t n;
+    int calls;
+    bool closed;
+};
+
+static void h2_take(void *ctx, uv_tcp_t *tcp, const uint8_t *bytes, size_t n)
+{
+    struct h2_taken *h = ctx;
+    h->calls++;
+    h->tcp = tcp;
+    h->n = n < sizeof(h->bytes) ? n : sizeof(h->bytes);
+    memcpy(h->bytes, bytes, h->n);
+}
+
+static bool h2_has_tcp(void *ctx)
+{
+    return ((struct h2_taken *)ctx)->tcp != NULL;
+}
+
+static void h2_on_closed(uv_handle_t *h)
+{
+    struct h2_taken *t = h->data;
+    t->closed = true;
+    mem_free(h);
+}
+
+static void h2_on_write(uv_write_t *req, int status)
+{
+    (void)status;
+    mem_free(req);
+}
+
+static bool client_has_hello(void *ctx)
+{
+    return client_has_text(ctx, "hello from the new owner");
+}
+
+static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+static void test_server_h2_handover(void)
+{
+    loop_begin();
+    struct srv t;
+    struct h2_taken taken = {0};
+    struct http_server_options opt = {.on_h2_preface = h2_take, .h2_ctx = &taken};
+    CHECK_OK(srv_open(&t, RESPOND_NOW, &opt));
+    /* HTTP/1.1 still works with the callback set, including requests that start like the
+     * preface and then differ. */
+    struct client c;
+    CHECK(client_open(&c, &t));
+    client_send(&c, GET("/plain"));
+    CHECK(wait_responses(&c, 1));
+    client_close(&c);
+    CHECK(client_open(&c, &t));
+    client_send(&c, "PRI * HTTP/2.0\r\n\r\nXX");
+    CHECK(run_until(client_eof, &c, WAIT_MS));
+    struct resp r[2];
+    CHECK_EQ(parse_responses(&c, r, 2, false), 1);
+    CHECK_EQ(r[0].status, 505);
+    client_close(&c);
+    CHECK_EQ(taken.calls, 0);
+    /* The preface, split across two sends, plus the bytes after it: all handed over. */
+    CHECK(client_open(&c, &t));
+    client_send_bytes(&c, h2_preface, 5);
+    run_for(30);
+    CHECK_EQ(taken.calls, 0);
+    client_send(&c, h2_preface + 5);
+    client_send(&c, "\x00\x00\x00\x04\x00\x00\x00\x00\x00"); /* an empty SETTINGS frame */
+    CHECK(run_until(h2_has_tcp, &taken, WAIT_MS));
+    run_for(30); /* nothing more is read by the HTTP/1.1 server */
+    CHECK_EQ(taken.calls, 1);
+    size_t plen = sizeof(h2_preface) - 1;
+    CHECK(taken.n == plen || taken.n == plen + 9);
+    CHECK_MEM_EQ(taken.bytes, h2_preface, plen);
+    CHECK_EQ(srv_stats(&t).handed_over, 1);
+    CHECK(run_until(srv_no_connections, &t, WAIT_MS));
+    CHECK_EQ(t.seen, 1); /* only the plain GET reached the handler */
+    /* The socket works for its new owner, and outlives the HTTP server. */
+    CHECK(srv_close(&t));
+    uv_write_t *w = mem_alloc(sizeof(*w));
+    static const char hello[] = "hello from the new owner";
+    uv_buf_t b = uv_buf_init((char *)hello, sizeof(hello) - 1);
+    CHECK(uv_write(w, (uv_stream_t *)taken.tcp, &b, 1, h2_on_write) == 0);
+    CHECK(run_until(client_has_hello, &c, WAIT_MS));
+    taken.tcp->data = &taken;
+    uv_close((uv_handle_t *)taken.tcp, h2_on_closed);
+    CHECK(run_until(flag_set, &taken.closed, WAIT_MS));
+    CHECK(run_until(client_eof, &c, WAIT_MS));
+    client_close(&c);
+    CHECK_EQ(loop_end(), 0);
+}
+
 static void test_server_client_leaves(void)
 {
     loop_begin();
@@ -1806,6 +1906,7 @@ static const struct test_case tests[] = {
     TEST(test_server_continue),
     TEST(test_server_too_large),
     TEST(test_server_garbage),
+    TEST(test_server_h2_handover),
     TEST(test_server_client_leaves),
     TEST(test_server_read_timeout),
     TEST(test_server_idle_timeout),

@@ -3,7 +3,8 @@
 #   1. format check (clang-format, every tracked C file);
 #   2. normal build (build/) and every meson test suite;
 #   3. ASan + UBSan build (build-asan/) and the unit, fuzz-replay and simulator suites (the
-#      simulator's sweeps run a quarter of their seeds there; canaries run only in step 2);
+#      simulator's sweeps run a quarter of their seeds there; canaries run only in step 2),
+#      plus the real-process suites tagged integration-asan (cluster, grpc);
 #   4. one closing line "N passed, N failed" summing the test cases of all suites.
 # Exits non-zero if anything failed, including a build.
 set -uo pipefail
@@ -36,7 +37,7 @@ if run_build build-asan -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lun
   rm -f build-asan/meson-logs/testlog.json
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     meson test -C build-asan --num-processes "$JOBS" --print-errorlogs \
-      --suite unit --suite fuzz --suite sim || status=1
+      --suite unit --suite fuzz --suite sim --suite integration-asan || status=1
 else
   extra+=(build-asan:0:1); status=1
 fi

@@ -4,7 +4,8 @@
 Each of our suite binaries ends its output with "<suite>: N passed, N failed". A test
 that ended badly without such a line (a crash, a timeout, a sanitizer abort) counts
 as one failed case; a passing test without one (a compile-must-fail check) counts as
-one passed case. Extra "name:passed:failed" items (format check, builds) are added.
+one passed case; a skipped test (exit 77) counts as neither and is listed as "skip".
+Extra "name:passed:failed" items (format check, builds) are added.
 Prints a line per suite run and then the closing "N passed, N failed" line; exits 1
 if anything failed.
 """
@@ -29,6 +30,10 @@ def main(argv):
                 t = json.loads(raw)
                 ok = t.get("result") in ("OK", "EXPECTEDFAIL")
                 if t.get("result") == "SKIP":
+                    # Exit 77: the test could not run here (e.g. netem without root). Not
+                    # a failure, but shown with the reason the test gave.
+                    why = (t.get("stdout") or "").strip().splitlines()
+                    print(f"  skip {build}/{t['name']}" + (f": {why[-1]}" if why else ""))
                     continue
                 m = LINE.findall(t.get("stdout") or "")
                 p, fl = (int(m[-1][0]), int(m[-1][1])) if m else (0, 0)

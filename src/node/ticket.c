@@ -16,6 +16,18 @@
 #define TICKET_MAX_BINARY                                                                          \
     (1 + 8 + 1 + ASPEN_MAX_VOTERS * (32 + 1 + 255 + 2 + ASPEN_MAX_MEMBER_URLS_BYTES) + 4)
 
+/* Addresses and URL lists follow the member registry's rule (kv/cluster.h): printable
+ * ASCII without spaces. The decoder must hold them to it too: they become C strings, so a
+ * NUL byte would silently cut a field short (a ticket saying "127.0.0.1:2380\0junk"
+ * would decode as "127.0.0.1:2380"). Found by tests/fuzz/fuzz_ticket.c. */
+static bool printable(const uint8_t *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < 0x21 || s[i] > 0x7e)
+            return false;
+    return true;
+}
+
 int ticket_encode(const struct ticket *t, struct buf *out)
 {
     if (t->n == 0 || t->n > ASPEN_MAX_VOTERS)
@@ -30,7 +42,9 @@ int ticket_encode(const struct ticket *t, struct buf *out)
     for (uint32_t i = 0; !rc && i < t->n; i++) {
         const struct member_info *m = &t->members[i];
         size_t al = strlen(m->peer_addr), ul = strlen(m->client_urls);
-        if (al == 0 || al > 255 || ul > ASPEN_MAX_MEMBER_URLS_BYTES) {
+        if (al == 0 || al > 255 || ul > ASPEN_MAX_MEMBER_URLS_BYTES ||
+            !printable((const uint8_t *)m->peer_addr, al) ||
+            !printable((const uint8_t *)m->client_urls, ul)) {
             rc = ASPEN_E_INVALID;
             break;
         }
@@ -88,6 +102,16 @@ int ticket_decode(const char *text, size_t len, struct ticket *out, char *why, s
                     "not an aspen ticket (expected \"" TICKET_PREFIX "...\")");
     text += pl;
     len -= pl;
+    /* The alphabet is checked here, not left to libsodium: 1.0.18 (Debian 12) decodes
+     * every byte from 0x80 to 0xff as '_' in the URL-safe variant (its constant-time
+     * character tests let them through), so a ticket with such a byte would decode as
+     * another spelling of a valid one. Found by tests/fuzz/fuzz_ticket.c. */
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return fail(why, whylen, ASPEN_E_MALFORMED, "ticket is not valid base64url");
+    }
     uint8_t bin[TICKET_MAX_BINARY];
     size_t bl = 0;
     if (sodium_base642bin(bin, sizeof(bin), text, len, NULL, &bl, NULL,
@@ -116,6 +140,9 @@ int ticket_decode(const char *text, size_t len, struct ticket *out, char *why, s
         _Static_assert(ASPEN_MAX_MEMBER_ADDR_BYTES >= 255, "a ticket's address length is a u8");
         if (ul > ASPEN_MAX_MEMBER_URLS_BYTES || reader_bytes(&r, ul, &urls))
             return fail(why, whylen, ASPEN_E_MALFORMED, "ticket member is truncated");
+        if (!printable(addr.ptr, addr.len) || !printable(urls.ptr, urls.len))
+            return fail(why, whylen, ASPEN_E_MALFORMED,
+                        "ticket member address or URLs are not printable ASCII");
         memcpy(m->pk, pk.ptr, 32);
         memcpy(m->peer_addr, addr.ptr, al);
         if (ul)

@@ -53,22 +53,31 @@ def free_port():
 
 
 class Node:
-    def __init__(self, root, name):
+    """One aspen-node process. By default it listens on loopback with free ports; other
+    suites (netem_test.py) give it its own addresses (client and peer may differ) and ports
+    and a launcher prefix such as ["ip", "netns", "exec", NS], which runs it inside a
+    network namespace."""
+
+    def __init__(self, root, name, host="127.0.0.1", client=None, peer=None, launcher=(),
+                 peer_host=None):
         self.name = name
         self.dir = os.path.join(root, name)
-        self.client = free_port()
-        self.peer = free_port()
+        self.host = host
+        self.peer_host = peer_host or host
+        self.client = client or free_port()
+        self.peer = peer or free_port()
+        self.launcher = list(launcher)
         self.proc = None
         self.log = os.path.join(root, name + ".log")
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.client}"
+        return f"http://{self.host}:{self.client}"
 
     def start(self, *extra):
-        args = [NODE, "--name", self.name, "--data-dir", self.dir,
+        args = [*self.launcher, NODE, "--name", self.name, "--data-dir", self.dir,
                 "--listen-client-urls", self.url,
-                "--listen-peer-urls", f"127.0.0.1:{self.peer}",
+                "--listen-peer-urls", f"{self.peer_host}:{self.peer}",
                 "--raft-profile", PROFILE, *extra]
         self.logf = open(self.log, "ab")
         self.proc = subprocess.Popen(args, stdout=self.logf, stderr=subprocess.STDOUT)
@@ -153,8 +162,10 @@ def get(n, key, serializable=False):
     return code, body
 
 
-def form_cluster(root, count=3, extra=()):
-    nodes = [Node(root, f"n{i + 1}") for i in range(count)]
+def form_cluster(root, count=3, make=Node, extra=()):
+    """Starts a founder and count - 1 joiners made by make(root, name), each with the
+    extra flags; True once all are voters."""
+    nodes = [make(root, f"n{i + 1}") for i in range(count)]
     nodes[0].start("--init", *extra)
     if not wait(lambda: http("GET", nodes[0].url + "/health", timeout=1)[0] == 200, 15):
         return nodes, False
